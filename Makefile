@@ -1,0 +1,40 @@
+# The pipeline's entry point (cookiecutter-data-science style).
+#   make all    set up .venv if needed, run every notebook with the study's parameters, build the book
+#   make test   unit tests, nbval over the notebooks, smoke pipeline + book build in a temp folder
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STUDY := configs/study.yaml
+
+.PHONY: all setup pipeline book test sweep benchmark clean-smoke
+
+all: pipeline book
+
+$(VENV)/.installed: pyproject.toml requirements-torch.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements-torch.txt
+	$(BIN)/pip install -q -e ".[notebooks,test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Execute notebooks 01..90 into book/ (01 resumes the sweep: complete runs are skipped).
+pipeline: setup
+	$(BIN)/python -m overfit_forecast.pipeline -f $(STUDY) --out book --no-book
+
+book: setup
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+# Only the sweep, in the background-friendly form (resumable).
+sweep: setup
+	$(BIN)/python -m overfit_forecast.sweep configs/sweep_mnist.yaml logs/mnist --workers 2
+
+test: setup
+	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest --nbval-lax notebooks/*.ipynb -q -p no:cacheprovider
+
+benchmark: setup
+	$(BIN)/python benchmarks/throughput.py
+
+clean-smoke:
+	rm -rf _build/smoke

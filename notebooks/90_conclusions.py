@@ -1,0 +1,22 @@
+# %% [markdown]
+# # Conclusions
+#
+# Every number on this page is read from `data/meta/evaluation.json` and
+# `data/meta/meta_dataset.csv` when the page is executed; none is typed by hand.
+
+# %% tags=["parameters"]
+meta_dir = "_build/smoke/meta"  # evaluation.json and meta_dataset.csv in
+
+# %%
+import json
+
+import pandas as pd
+from IPython.display import Markdown
+
+from overfit_forecast.paths import project_path
+from overfit_forecast.reporting import conclusions_markdown
+
+meta_path = project_path(meta_dir)
+results = json.loads((meta_path / "evaluation.json").read_text())
+meta = pd.read_csv(meta_path / "meta_dataset.csv")
+Markdown(conclusions_markdown(results, meta))

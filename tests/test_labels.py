@@ -1,0 +1,89 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import make_log
+from overfit_forecast.labels import LabelThresholds, label_log, rule_values, sensitivity_table
+
+
+def healthy_log(n=21):
+    t = np.arange(n)
+    acc = 0.97 - 0.9 * np.exp(-t / 2)
+    return make_log(acc + 0.005, acc, val_loss=0.1 + np.exp(-t / 2))
+
+
+def test_healthy_run_fires_no_rule():
+    lab = label_log(healthy_log())
+    assert lab["overfit"] == 0 and lab["pathology"] == "healthy" and lab["rules_fired"] == ""
+
+
+def test_final_gap_rule():
+    log = healthy_log()
+    log.loc[log.index[-1], "train_acc"] = 0.97 + 0.06  # gap 6 points > 5
+    log["train_acc"] = log["train_acc"].clip(upper=1.0)
+    log.loc[log.index[-1], "val_acc"] = 0.93
+    lab = label_log(log)
+    assert lab["rule_gap"] and lab["overfit"] == 1
+
+
+def test_memorization_rule_needs_both_conditions():
+    log = healthy_log()
+    log.loc[log.index[-1], ["train_acc", "val_acc"]] = [0.995, 0.96]  # gap 3.5 > 3
+    lab = label_log(log)
+    assert lab["rule_memorization"] and not lab["rule_gap"]
+    log.loc[log.index[-1], ["train_acc", "val_acc"]] = [0.98, 0.94]  # not near 100 %
+    assert not label_log(log)["rule_memorization"]
+
+
+def test_peak_then_degrade_rule_known_peak():
+    t = np.arange(21)
+    val = np.r_[np.linspace(0.5, 0.95, 11), np.linspace(0.94, 0.90, 10)]  # peak at epoch 10
+    train = np.linspace(0.5, 0.96, 21)
+    vals = rule_values(make_log(train, val))
+    assert vals["peak_epoch"] == 10
+    assert vals["peak_drop"] == pytest.approx(0.05)
+    lab = label_log(make_log(train, val))
+    assert lab["rule_peak_degrade"]
+    # same validation curve, but training accuracy also falls: not this rule
+    lab2 = label_log(make_log(np.r_[train[:11], np.linspace(0.72, 0.6, 10)], val))
+    assert not lab2["rule_peak_degrade"]
+
+
+def test_generalization_loss_rule_threshold():
+    log = healthy_log()
+    vl = log["val_loss"].to_numpy().copy()
+    vl[-1] = vl.min() * 1.6  # GL = 60 %
+    log["val_loss"] = vl
+    assert label_log(log, th=LabelThresholds(gl_alpha=50))["rule_generalization_loss"]
+    assert not label_log(log, th=LabelThresholds(gl_alpha=70))["rule_generalization_loss"]
+
+
+def test_diverged_and_failed_are_unlabelled_and_underfit_detected():
+    assert np.isnan(label_log(healthy_log(), status="diverged")["overfit"])
+    assert label_log(healthy_log(), status="failed")["pathology"] == "failed"
+    flat = make_log(np.full(21, 0.11), np.full(21, 0.10))
+    lab = label_log(flat)
+    assert lab["pathology"] == "underfit" and lab["overfit"] == 0
+
+
+def test_sensitivity_rate_is_monotone_in_gap_threshold():
+    logs = {}
+    for i, g in enumerate([0.0, 0.02, 0.04, 0.06, 0.08]):
+        log = healthy_log()
+        log.loc[log.index[-1], "val_acc"] = log["train_acc"].iloc[-1] - g
+        logs[f"r{i}"] = log
+    tab = sensitivity_table(logs, {"gap_threshold": [0.01, 0.03, 0.05, 0.07]},
+                            base=LabelThresholds(memorization_gap=1, peak_drop=1, gl_alpha=1e9))
+    assert list(tab["n_overfit"]) == [4, 3, 2, 1]
+    assert tab["is_default"].sum() == 1
+
+
+def test_loss_blowup_is_diverged_even_without_nan():
+    log = healthy_log()
+    log["train_loss"] = 2.3
+    log.loc[3, "train_loss"] = 7.0  # 3x the starting loss, then back near chance
+    lab = label_log(log)
+    assert lab["pathology"] == "diverged" and np.isnan(lab["overfit"])
+    assert lab["loss_blowup"] == pytest.approx(7.0 / 2.3)
+    log.loc[3, "train_loss"] = 4.0  # 1.7x: below the default factor 2
+    assert label_log(log)["pathology"] != "diverged"

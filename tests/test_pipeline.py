@@ -1,0 +1,44 @@
+"""The whole papermill pipeline on the smoke sweep, into a temporary folder, then the book."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from overfit_forecast.paths import project_root
+from overfit_forecast.pipeline import NOTEBOOKS, build_book_copy
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha1()
+    for f in sorted(folder.rglob("*")):
+        if f.is_file():
+            h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.mark.slow
+def test_smoke_pipeline_and_book(tmp_path):
+    root = project_root()
+    committed = [root / "logs", root / "data" / "meta", root / "book"]
+    before = [_digest(d) for d in committed]
+    params = {
+        "space_file": "configs/sweep_smoke.yaml",
+        "log_dir": str(tmp_path / "logs" / "mnist"),
+        "meta_dir": str(tmp_path / "meta"),
+        "workers": 2,  # exercises the process pool
+        "k": 3,
+    }
+    html = build_book_copy(params, tmp_path / "site")
+    for name in NOTEBOOKS:
+        assert (html / "book" / f"{name}.html").exists(), name
+    assert (html / "index.html").exists()
+    assert len(list((html / "_images").glob("*.png"))) >= 4  # the chapters' figures
+    ev = json.loads((tmp_path / "meta" / "evaluation.json").read_text())
+    assert ev["k"] == 3 and ev["n_labelled"] >= 4
+    assert set(ev["models"]) == {"logistic_regression", "random_forest"}
+    assert {"majority_class", "rules_at_k"} <= set(ev["baselines"])
+    sweep = (tmp_path / "logs" / "mnist" / "sweep.csv").read_text().splitlines()
+    assert len(sweep) == 1 + 6
+    assert [_digest(d) for d in committed] == before  # committed results untouched

@@ -1,0 +1,106 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from overfit_forecast.sweep import load_space, run_is_complete, run_sweep, sample_configs
+from overfit_forecast.training import LOG_COLUMNS, RunConfig, read_log, run_training
+
+
+def tiny(**kw):
+    base = dict(n_train=500, epochs=3, lr=0.1, width=4, batch_size=32, val_size=1000)
+    return RunConfig(**{**base, **kw})
+
+
+def test_run_learns_and_logs_every_epoch(mnist_splits, tmp_path):
+    cfg = tiny()
+    res = run_training(cfg, mnist_splits, tmp_path)
+    log = read_log(tmp_path / f"{cfg.run_id}.csv")
+    assert list(log.columns) == LOG_COLUMNS
+    assert list(log.epoch) == [0, 1, 2, 3]
+    assert res["status"] == "completed" and res["epochs_done"] == 3
+    assert log.val_acc.iloc[-1] > log.val_acc.iloc[0] + 0.3  # it learns on real MNIST
+    np.testing.assert_allclose(log.gap, log.train_acc - log.val_acc)
+    saved = json.loads((tmp_path / f"{cfg.run_id}.json").read_text())
+    assert RunConfig.from_dict(saved) == cfg
+
+
+def test_same_config_and_seed_give_same_log(mnist_splits, tmp_path):
+    cfg = tiny(dropout=0.25, label_noise=0.1)
+    run_training(cfg, mnist_splits, tmp_path / "a")
+    run_training(cfg, mnist_splits, tmp_path / "b")
+    a = read_log(tmp_path / "a" / f"{cfg.run_id}.csv").drop(columns="seconds")
+    b = read_log(tmp_path / "b" / f"{cfg.run_id}.csv").drop(columns="seconds")
+    pd.testing.assert_frame_equal(a, b)
+    other = tiny(dropout=0.25, label_noise=0.1, seed=1)
+    run_training(other, mnist_splits, tmp_path / "c")
+    c = read_log(tmp_path / "c" / f"{other.run_id}.csv").drop(columns="seconds")
+    assert not a.equals(c)
+
+
+def test_huge_learning_rate_diverges_and_keeps_log(mnist_splits, tmp_path):
+    # with ReLU nets most too-high learning rates kill the units (finite loss at chance);
+    # this one (the smoke sweep's) overflows to NaN in its first epoch
+    cfg = tiny(lr=8.0, n_train=1000, dropout=0.5, epochs=5)
+    res = run_training(cfg, mnist_splits, tmp_path)
+    assert res["status"] == "diverged"
+    assert "non-finite" in res["message"]
+    log = read_log(tmp_path / f"{cfg.run_id}.csv")
+    assert 1 <= res["epochs_done"] < 5 and len(log) == res["epochs_done"] + 1
+
+
+def test_exception_is_recorded_as_failed(mnist_splits, tmp_path, monkeypatch):
+    import overfit_forecast.training as tr
+
+    def boom(*a, **k):
+        raise RuntimeError("out of memory (simulated)")
+    monkeypatch.setattr(tr, "train_one_epoch", boom)
+    res = run_training(tiny(), mnist_splits, tmp_path)
+    assert res["status"] == "failed" and "simulated" in res["message"]
+
+
+def test_invalid_config_names_field():
+    with pytest.raises(ValueError, match="dropout"):
+        RunConfig(dropout=1.5)
+
+
+def test_sweep_is_resumable(tmp_path, mnist_splits):
+    spec = {"sample_seed": 1, "n_configs": 2, "repeat_configs": 1, "repeat_seeds": [1],
+            "fixed": {"epochs": 2, "width": 4, "val_size": 1000, "n_train": 256},
+            "space": {"lr": {"log_uniform": [0.01, 0.1]}}}
+    configs = sample_configs(spec)
+    assert len(configs) == 3 and configs[0].group_id == configs[2].group_id
+    assert configs[0].run_id != configs[2].run_id
+    table = run_sweep(configs, tmp_path, workers=1, progress=False)
+    assert list(table.status) == ["completed"] * 3
+    assert (tmp_path / "sweep.csv").exists()
+    # truncate one log: only that run is retrained
+    victim = tmp_path / f"{configs[1].run_id}.csv"
+    victim.write_text("\n".join(victim.read_text().splitlines()[:2]) + "\n")
+    assert not run_is_complete(configs[1], tmp_path)
+    mtimes = {c.run_id: (tmp_path / f"{c.run_id}.json").stat().st_mtime_ns for c in configs}
+    run_sweep(configs, tmp_path, workers=1, progress=False)
+    after = {c.run_id: (tmp_path / f"{c.run_id}.json").stat().st_mtime_ns for c in configs}
+    assert after[configs[0].run_id] == mtimes[configs[0].run_id]
+    assert after[configs[1].run_id] != mtimes[configs[1].run_id]
+    assert all(run_is_complete(c, tmp_path) for c in configs)
+
+
+def test_space_file_is_validated(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("space:\n  learning_rate: {log_uniform: [0.1, 1]}\n")
+    with pytest.raises(ValueError, match="learning_rate"):
+        load_space(p)
+    p.write_text("space:\n  lr: {gaussian: [0.1, 1]}\n")
+    with pytest.raises(ValueError, match="lr"):
+        load_space(p)
+
+
+def test_study_space_is_deterministic_and_large_enough():
+    from overfit_forecast.paths import project_root
+    spec = load_space(project_root() / "configs" / "sweep_mnist.yaml")
+    a, b = sample_configs(spec), sample_configs(spec)
+    assert [c.run_id for c in a] == [c.run_id for c in b]
+    assert len(a) >= 200 and min(c.epochs for c in a) >= 20
+    assert any(c.lr > 1 for c in a) and any(c.label_noise == 0 for c in a)
