@@ -4,6 +4,7 @@ Commands
 --------
 sweep     run (or resume) a sweep from a space YAML file
 pipeline  execute the study's notebooks with a parameters file and build the book
+inspect   find the sick trials of a sweep table and write a report
 """
 
 from __future__ import annotations
@@ -28,7 +29,20 @@ def main(argv=None) -> int:
     pl.add_argument("--out", default="book")
     pl.add_argument("--no-book", action="store_true")
 
+    ins = sub.add_parser("inspect", help="sweep pathology report from a sweep table (CSV)")
+    ins.add_argument("sweep", help="sweep table: generic CSV, Optuna/MLflow/W&B export, or logs/<dataset>/sweep.csv")
+    ins.add_argument("--format", default="auto", choices=["auto", "generic", "optuna", "mlflow", "wandb", "overfit_forecast"])
+    ins.add_argument("--out", default="hparam_report.md", help="markdown report (default: hparam_report.md)")
+    ins.add_argument("--json", default=None, help="also write the report as JSON here")
+    ins.add_argument("--heatmap", default=None, help="also save the bucket x issue heatmap (PNG)")
+    ins.add_argument("--column-map", nargs="*", default=[], metavar="OLD=NEW",
+                     help="rename columns, e.g. loss=train_loss id=trial_id")
+    ins.add_argument("--llm-model", default=None,
+                     help="optional litellm model for a prose rewrite (default: $OVERFIT_FORECAST_LLM_MODEL; off)")
+
     a = p.parse_args(argv)
+    if a.command == "inspect":
+        return _inspect(a)
     if a.command == "sweep":
         from .sweep import load_space, run_sweep, sample_configs
 
@@ -43,6 +57,38 @@ def main(argv=None) -> int:
         from .pipeline import main as pipeline_main
 
         pipeline_main(["-f", a.parameters, "--out", a.out] + (["--no-book"] if a.no_book else []))
+    return 0
+
+
+def _inspect(a) -> int:
+    import warnings
+
+    from .inspector import SweepInputError, inspect_sweep, plot_issue_heatmap, write_report_files
+
+    try:
+        mapping = dict(item.split("=", 1) for item in a.column_map)
+    except ValueError:
+        print(f"error: --column-map takes OLD=NEW pairs, got {a.column_map}", file=sys.stderr)
+        return 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            report, _, flags, patterns = inspect_sweep(a.sweep, a.format, mapping or None)
+        except SweepInputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    write_report_files(report, a.out, a.json, a.llm_model)
+    if a.heatmap and len(patterns):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        ax = plot_issue_heatmap(patterns)
+        ax.figure.savefig(a.heatmap, dpi=120, bbox_inches="tight")
+    o = report["overview"]
+    print(f"{o['trials']} trials, {o['issues']} issues in {o['trials_affected']} trials, "
+          f"{len(report['patterns'])} significant patterns -> {a.out}")
     return 0
 
 

@@ -277,6 +277,8 @@ def write_json(obj, path: str | os.PathLike) -> None:
             return {k: clean(v) for k, v in o.items()}
         if isinstance(o, (list, tuple)):
             return [clean(v) for v in o]
+        if isinstance(o, np.bool_):
+            return bool(o)
         if isinstance(o, (np.integer,)):
             return int(o)
         if isinstance(o, (np.floating, float)):
