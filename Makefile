@@ -13,7 +13,7 @@ all: pipeline book
 $(VENV)/.installed: pyproject.toml requirements-torch.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements-torch.txt
-	$(BIN)/pip install -q -e ".[notebooks,test]"
+	$(BIN)/pip install -q -e ".[notebooks,readers,test]"
 	touch $@
 
 setup: $(VENV)/.installed

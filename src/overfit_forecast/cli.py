@@ -5,6 +5,9 @@ Commands
 sweep     run (or resume) a sweep from a space YAML file
 pipeline  execute the study's notebooks with a parameters file and build the book
 inspect   find the sick trials of a sweep table and write a report
+diagnose  diagnose one training run from its logs (HF trainer_state.json, Lightning, Keras,
+          TensorBoard, MLflow, our CSV)
+predict   overfit forecast for one run from its first k epochs (the study's meta-model)
 """
 
 from __future__ import annotations
@@ -40,9 +43,28 @@ def main(argv=None) -> int:
     ins.add_argument("--llm-model", default=None,
                      help="optional litellm model for a prose rewrite (default: $OVERFIT_FORECAST_LLM_MODEL; off)")
 
+    for name, help_ in (("diagnose", "diagnose one training run from its logs"),
+                        ("predict", "overfit forecast from the first k epochs of a run")):
+        d = sub.add_parser(name, help=help_)
+        d.add_argument("path", help="log file or folder (trainer_state.json, checkpoint folder, metrics.csv, "
+                                    "Keras CSV/JSON, TensorBoard folder, MLflow run folder, logs/*.csv)")
+        d.add_argument("--format", default="auto", help="force a reader (see overfit_forecast.readers.FORMATS)")
+        d.add_argument("--run", type=int, default=None, help="for CSVs holding several appended runs: which one")
+        d.add_argument("--column-map", nargs="*", default=[], metavar="OLD=NEW")
+        d.add_argument("--json", default=None, help="write the result as JSON here")
+        if name == "diagnose":
+            d.add_argument("--plot", default=None, help="save curves with onset and best checkpoint (PNG)")
+            d.add_argument("--out", default=None, help="write the markdown report here (default: print)")
+            d.add_argument("--metric-for-best-model", default=None)
+        else:
+            d.add_argument("--model", default=None, help="skops meta-model (default: data/meta/meta_model_logistic_regression_k10.skops)")
+            d.add_argument("-k", type=int, default=10)
+
     a = p.parse_args(argv)
     if a.command == "inspect":
         return _inspect(a)
+    if a.command in ("diagnose", "predict"):
+        return _run_log_command(a)
     if a.command == "sweep":
         from .sweep import load_space, run_sweep, sample_configs
 
@@ -57,6 +79,48 @@ def main(argv=None) -> int:
         from .pipeline import main as pipeline_main
 
         pipeline_main(["-f", a.parameters, "--out", a.out] + (["--no-book"] if a.no_book else []))
+    return 0
+
+
+def _run_log_command(a) -> int:
+    from .diagnosis import DiagnosisError, diagnose, diagnosis_markdown, plot_diagnosis
+    from .evaluation import write_json
+    from .forecast import ForecastRefused, forecast
+    from .readers import LogFormatError, read_curves
+    from .training import atomic_write_text
+
+    try:
+        mapping = dict(item.split("=", 1) for item in a.column_map) or None
+        curves = read_curves(a.path, a.format, mapping, a.run)
+        if a.command == "diagnose":
+            result = diagnose(curves, a.metric_for_best_model)
+            text = diagnosis_markdown(result)
+            if a.out:
+                atomic_write_text(a.out, text)
+            else:
+                print(text)
+            if a.plot:
+                import matplotlib
+
+                matplotlib.use("Agg")
+                axes = plot_diagnosis(curves, result)
+                axes[0].figure.savefig(a.plot, dpi=120, bbox_inches="tight")
+        else:
+            result = forecast(curves, a.model, a.k)
+            print(f"overfit probability {result['probability']:.2f} (k={result['k']}, {result['model']})")
+            for drv in (result["drivers"] or [])[:5]:
+                extra = f"contribution {drv['contribution']:+.2f}" if "contribution" in drv else \
+                    f"importance {drv['importance']:.2f}"
+                print(f"  {drv['feature']:<18} = {drv['value']:.4g}  ({extra})")
+            print(f"note: {result['caveat']}")
+    except (LogFormatError, DiagnosisError, ForecastRefused) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if a.json:
+        write_json(result, a.json)
     return 0
 
 

@@ -1,0 +1,84 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from overfit_forecast.cli import main as cli
+from overfit_forecast.evaluation import load_meta_model, make_meta_models, save_meta_model
+from overfit_forecast.features import FEATURES, early_features
+from overfit_forecast.forecast import ForecastRefused, curves_to_epoch_log, forecast
+from overfit_forecast.readers import read_curves
+
+
+def keras_log(path, n_epochs, gap_growth):
+    e = np.arange(n_epochs)
+    acc = 1 - 0.5 * np.exp(-e / 2)
+    val = acc - gap_growth * e
+    pd.DataFrame({"epoch": e, "accuracy": acc, "loss": 1 - acc + 0.01, "val_accuracy": val,
+                  "val_loss": 1 - val + 0.01}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    """A logistic regression fit on features of synthetic runs: growing gap = overfit."""
+    rows, y = [], []
+    for i, g in enumerate(np.linspace(0, 0.01, 20)):
+        c = read_curves(keras_log(tmp_path / f"r{i}.csv", 12, g))
+        rows.append(early_features(curves_to_epoch_log(c), 10))
+        y.append(int(g > 0.005))
+    model = make_meta_models()["logistic_regression"].fit(pd.DataFrame(rows), y)
+    p = tmp_path / "m.skops"
+    save_meta_model(model, p)
+    return p
+
+
+def test_forecast_ranks_growing_gap_higher(tmp_path, model_path):
+    hi = forecast(read_curves(keras_log(tmp_path / "hi.csv", 15, 0.01)), model_path)
+    lo = forecast(read_curves(keras_log(tmp_path / "lo.csv", 15, 0.0)), model_path)
+    assert 0 <= lo["probability"] < 0.5 < hi["probability"] <= 1
+    assert hi["label"] == 1 and {d["feature"] for d in hi["drivers"]} == set(FEATURES)
+    assert "running average" in hi["caveat"]
+
+
+def test_epoch_log_from_fractional_hf_epochs():
+    from overfit_forecast.readers import Curves
+    rows = []
+    for step in range(50, 501, 50):
+        ep = step / 100
+        rows.append(dict(step=step, epoch=ep, split="train", metric="loss", value=1 / step))
+        rows.append(dict(step=step, epoch=ep, split="train", metric="accuracy", value=0.5))
+        if step % 100 == 0:
+            rows.append(dict(step=step, epoch=ep, split="val", metric="loss", value=0.1 * ep))
+            rows.append(dict(step=step, epoch=ep, split="val", metric="accuracy", value=90.0))
+    log = curves_to_epoch_log(Curves(pd.DataFrame(rows), "t", "t"))
+    assert log.epoch.tolist() == [1, 2, 3, 4, 5]
+    assert log.train_loss.tolist() == [1 / 100, 1 / 200, 1 / 300, 1 / 400, 1 / 500]  # last in each epoch
+    assert log.val_acc.tolist() == [0.9] * 5  # percentages rescaled
+
+
+def test_refusals(tmp_path, model_path):
+    with pytest.raises(ForecastRefused, match="every epoch 1..10"):
+        forecast(read_curves(keras_log(tmp_path / "short.csv", 6, 0.01)), model_path)
+    p = tmp_path / "noacc.csv"
+    pd.DataFrame({"epoch": range(12), "loss": 1.0, "val_loss": 1.0}).to_csv(p, index=False)
+    with pytest.raises(ForecastRefused, match="missing: train accuracy, val accuracy"):
+        forecast(read_curves(p), model_path)
+    q = tmp_path / "steps.csv"
+    pd.DataFrame({"step": range(12), "train_loss": 1.0, "val_loss": 1.0, "train_acc": 0.5,
+                  "val_acc": 0.5}).to_csv(q, index=False)
+    with pytest.raises(ForecastRefused, match="steps but no epochs"):
+        forecast(read_curves(q), model_path)
+
+
+def test_skops_round_trip_and_cli(tmp_path, model_path, capsys):
+    m = load_meta_model(model_path)
+    assert hasattr(m, "predict_proba")
+    log = keras_log(tmp_path / "hi.csv", 15, 0.01)
+    assert cli(["predict", str(log), "--model", str(model_path), "--json", str(tmp_path / "f.json")]) == 0
+    out = capsys.readouterr().out
+    assert "overfit probability" in out
+    assert json.loads((tmp_path / "f.json").read_text())["label"] == 1
+    assert cli(["predict", str(keras_log(tmp_path / "s.csv", 4, 0.0)), "--model", str(model_path)]) == 2
+    assert "every epoch 1..10" in capsys.readouterr().err
