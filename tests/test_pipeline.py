@@ -21,7 +21,7 @@ def _digest(folder: Path) -> str:
 @pytest.mark.slow
 def test_smoke_pipeline_and_book(tmp_path):
     root = project_root()
-    committed = [root / "logs", root / "data" / "meta", root / "book"]
+    committed = [root / "data" / "meta", root / "book"]
     before = [_digest(d) for d in committed]
     params = {
         "space_file": "configs/sweep_smoke.yaml",
@@ -42,3 +42,5 @@ def test_smoke_pipeline_and_book(tmp_path):
     sweep = (tmp_path / "logs" / "mnist" / "sweep.csv").read_text().splitlines()
     assert len(sweep) == 1 + 6
     assert [_digest(d) for d in committed] == before  # committed results untouched
+    smoke_ids = [line.split(",")[0] for line in sweep[1:]]
+    assert not any((root / "logs" / "mnist" / f"{r}.csv").exists() for r in smoke_ids)
