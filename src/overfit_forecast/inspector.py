@@ -659,7 +659,7 @@ def recommend(pattern: dict) -> str | None:
     """A concrete recommendation for one risk-raising pattern (dict row of
     :func:`issue_correlations`), or ``None`` if no rule applies."""
     p, b, i = pattern["hyperparameter"], pattern["bucket"], pattern["issue"]
-    low_end = _bucket_low(b)
+    low_end = _bucket_edge(b, 0)
     high = pattern.get("is_high_bucket", False)
     if i in ("non_finite", "diverged", "unstable") and _is(p, _LR_NAMES) and high:
         return (f"Lower the upper bound of {p} below {_fmt(low_end)} (trials with {p} in {b} "
@@ -679,7 +679,7 @@ def recommend(pattern: dict) -> str | None:
             return f"Reduce model size or regularize the wide models ({p} in {b})."
     if i == "underfitting":
         if _is(p, _LR_NAMES) and not high:
-            return f"Raise the lower bound of {p} above {_fmt(_bucket_high(b))} or train longer: trials with {p} in {b} underfit."
+            return f"Raise the lower bound of {p} above {_fmt(_bucket_edge(b, 1))} or train longer: trials with {p} in {b} underfit."
         if _is(p, _LR_NAMES) and high:
             return (f"Lower the upper bound of {p} below {_fmt(low_end)}: trials with {p} in {b} "
                     "stop learning (units die or the loss plateaus at chance).")
@@ -694,18 +694,12 @@ def recommend(pattern: dict) -> str | None:
     return None
 
 
-def _bucket_low(b: str) -> float:
-    m = re.match(r"[\[(]\s*(-?[\d.e+-]+)", b)
+def _bucket_edge(b: str, which: int) -> float:
+    """Lower (``which=0``) or upper (1) edge of a bucket label like ``[0.01, 0.1)``; a
+    single-value bucket is both; NaN for categories."""
+    m = re.fullmatch(r"[\[(]\s*(-?[\d.e+-]+),\s*(-?[\d.e+-]+)[\])]", b.strip())
     try:
-        return float(m.group(1)) if m else float(b)
-    except ValueError:
-        return float("nan")
-
-
-def _bucket_high(b: str) -> float:
-    m = re.search(r",\s*(-?[\d.e+-]+)[\])]", b)
-    try:
-        return float(m.group(1)) if m else float(b)
+        return float(m.group(which + 1)) if m else float(b)
     except ValueError:
         return float("nan")
 

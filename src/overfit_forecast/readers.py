@@ -145,15 +145,21 @@ def _find_trainer_state(path: Path) -> Path:
     return max(ckpts)[1] / "trainer_state.json"
 
 
-def _load_json(path: Path):
+def _read_text(path: Path) -> str:
+    """The file's text (UTF-8, BOM dropped); :class:`LogFormatError` if unreadable or blank."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise LogFormatError(f"{path}: not a UTF-8 text file") from None
     except OSError as exc:
         raise LogFormatError(f"{path}: cannot read ({exc.strerror})") from None
     if not text.strip():
         raise LogFormatError(f"{path}: file is empty")
+    return text
+
+
+def _load_json(path: Path):
+    text = _read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -199,14 +205,7 @@ def read_hf_trainer(path: str | os.PathLike) -> Curves:
 # --------------------------------------------------------------------------------------
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise LogFormatError(f"{path}: not a UTF-8 text file") from None
-    except OSError as exc:
-        raise LogFormatError(f"{path}: cannot read ({exc.strerror})") from None
-    if not text.strip():
-        raise LogFormatError(f"{path}: file is empty")
+    text = _read_text(path)
     try:
         df = pd.read_csv(io.StringIO(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
