@@ -96,7 +96,7 @@ def make_meta_models(random_state: int = 0) -> dict[str, Pipeline]:
             ("select", _select("passthrough")),
             ("clf", RandomForestClassifier(n_estimators=300, min_samples_leaf=2,
                                            class_weight="balanced", random_state=random_state,
-                                           n_jobs=1)),
+                                           n_jobs=-1)),
         ]),
     }
 
@@ -104,12 +104,14 @@ def make_meta_models(random_state: int = 0) -> dict[str, Pipeline]:
 def make_baselines(gl_alpha: float = 5.0) -> dict[str, BaseEstimator]:
     """Baselines at the same k, evaluated like the models.
 
-    - ``majority_class``: always the training folds' most frequent class (scores = prior).
+    - ``majority_class``: always the training folds' most frequent class. Its score is
+      constant (``strategy="most_frequent"``): with ``"prior"`` the left-out run's own label
+      would shift the training folds' rate and leak into leave-one-out scores (ROC-AUC 0).
     - ``rules_at_k``: the labelling rules applied to epochs 0..k.
     - ``prechelt_gl``: Prechelt's GL_alpha at epoch k (``gl_alpha`` percent, default 5).
     """
     return {
-        "majority_class": DummyClassifier(strategy="prior"),
+        "majority_class": DummyClassifier(strategy="most_frequent"),
         "rules_at_k": ThresholdRule("rules_any_at_k", 0.5),
         f"prechelt_gl{gl_alpha:g}": ThresholdRule("gl_at_k", gl_alpha),
     }
@@ -172,8 +174,8 @@ def loo_predictions(est, X: pd.DataFrame, y, groups) -> dict:
         raw = cross_val_predict(clone(est), X, y, groups=groups, cv=cv, method=method)
     if method == "predict_proba":
         proba = raw[:, 1] if raw.ndim == 2 and raw.shape[1] == 2 else np.zeros(len(y))
-        fitted_pred = cross_val_predict(clone(est), X, y, groups=groups, cv=cv, method="predict")
-        return {"pred": fitted_pred, "score": proba, "proba": proba}
+        # class 1 when its probability is at least 0.5: what predict() returns for these models
+        return {"pred": (proba >= 0.5).astype(int), "score": proba, "proba": proba}
     return {"pred": (raw > 0).astype(int), "score": raw, "proba": None}
 
 
