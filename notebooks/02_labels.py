@@ -66,26 +66,30 @@ grid = {
     "gl_alpha": [5.0, 10.0, 20.0, 50.0, 100.0, 200.0],
 }
 sens = sensitivity_table(log_path, grid, base=th)
-sens.pivot_table(index=["threshold", "value"], values=["n_overfit", "overfit_rate", "is_default"]).round(3)
+sens.set_index(["threshold", "value"])[["is_default", "n_labelled", "n_overfit", "overfit_rate"]].round(3)
 
 # %% [markdown]
 # ## Example curves
 #
-# For each rule, the labelled run where the rule fires most strongly; then one healthy, one
-# underfit and one diverged run, when the sweep has them.
+# For each rule, a run where it fires (preferring runs where few other rules fire, then the
+# strongest case); then one healthy, one underfit and one diverged run, when the sweep has
+# them.
 
 # %%
 strength = {"gap": "final_gap", "memorization": "final_gap", "peak_degrade": "peak_drop",
             "generalization_loss": "gl_final"}
-examples = []
+examples, shown = [], set()
 for r in RULES:
-    hit = meta[meta[f"rule_{r}"]]
-    if len(hit):
-        examples.append((f"rule {r}", hit.sort_values(strength[r]).iloc[-1]))
+    hit = meta[meta[f"rule_{r}"] & ~meta.run_id.isin(shown)].copy()
+    if len(hit):  # prefer runs where fewer other rules fire, then the strongest case
+        hit["n_fired"] = hit.rules_fired.str.count(";")
+        rec = hit.sort_values(["n_fired", strength[r]], ascending=[True, False]).iloc[0]
+        examples.append((f"rule {r}", rec))
+        shown.add(rec.run_id)
 for p in ("healthy", "underfit", "diverged"):
-    hit = meta[meta.pathology == p]
-    if len(hit):
-        examples.append((p, hit.iloc[len(hit) // 2]))
+    hit = meta[meta.pathology == p].sort_values(["epochs_done", "run_id"])
+    if len(hit):  # the median run; for diverged ones, the longest log
+        examples.append((p, hit.iloc[-1] if p == "diverged" else hit.iloc[len(hit) // 2]))
 fig, axes = plt.subplots(len(examples), 2, figsize=(10, 2.6 * len(examples)), squeeze=False)
 for row, (name, rec) in zip(axes, examples):
     desc = (f"{name}: n_train={rec.n_train}, lr={rec.lr:g}, wd={rec.weight_decay:g}, "
