@@ -61,7 +61,7 @@ def test_generalization_loss_rule_threshold():
 def test_diverged_and_failed_are_unlabelled_and_underfit_detected():
     assert np.isnan(label_log(healthy_log(), status="diverged")["overfit"])
     assert label_log(healthy_log(), status="failed")["pathology"] == "failed"
-    flat = make_log(np.full(21, 0.11), np.full(21, 0.10))
+    flat = make_log(np.full(21, 0.11), np.full(21, 0.10), train_loss=np.linspace(2.3, 2.2, 21))
     lab = label_log(flat)
     assert lab["pathology"] == "underfit" and lab["overfit"] == 0
 
@@ -80,10 +80,30 @@ def test_sensitivity_rate_is_monotone_in_gap_threshold():
 
 def test_loss_blowup_is_diverged_even_without_nan():
     log = healthy_log()
-    log["train_loss"] = 2.3
+    log["train_loss"] = np.linspace(2.3, 1.0, len(log))
     log.loc[3, "train_loss"] = 7.0  # 3x the starting loss, then back near chance
     lab = label_log(log)
     assert lab["pathology"] == "diverged" and np.isnan(lab["overfit"])
     assert lab["loss_blowup"] == pytest.approx(7.0 / 2.3)
     log.loc[3, "train_loss"] = 4.0  # 1.7x: below the default factor 2
     assert label_log(log)["pathology"] != "diverged"
+
+
+def test_collapsed_run_is_diverged_slow_run_is_underfit():
+    flat = make_log(np.full(21, 0.11), np.full(21, 0.10), train_loss=np.r_[2.30, np.full(20, 2.31)])
+    assert label_log(flat)["pathology"] == "diverged"  # ended above its starting loss
+    slow = make_log(np.full(21, 0.11), np.full(21, 0.10), train_loss=np.linspace(2.30, 2.2, 21))
+    assert label_log(slow)["pathology"] == "underfit"
+
+
+def test_gl_rule_needs_training_loss_to_keep_falling():
+    log = healthy_log()
+    vl = log["val_loss"].to_numpy().copy()
+    vl[-1] = vl.min() * 1.6
+    log["val_loss"] = vl
+    assert label_log(log)["rule_generalization_loss"]
+    i_min = int(np.argmin(vl))
+    tl = log["train_loss"].to_numpy().copy()
+    tl[-1] = tl[i_min] + 0.1  # training loss rose too: instability, not overfitting
+    log["train_loss"] = tl
+    assert not label_log(log)["rule_generalization_loss"]

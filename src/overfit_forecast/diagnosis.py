@@ -333,10 +333,11 @@ def diagnose(curves: Curves, metric_for_best_model: str | None = None,
         t_v = tl.value.to_numpy(float)
         fin = t_v[np.isfinite(t_v)]
         if fin.size >= 2 and fin[0] > 0 and fin[1:].max() > th.divergence_factor * fin[0]:
-            blowup = float(fin[1:].max() / fin[0])
+            blowup = f"train loss rose to {fin[1:].max() / fin[0]:.1f}x its first value"
+        elif fin.size >= 3 and fin[-1] >= fin[0]:
+            blowup = f"train loss ended at {fin[-1]:.4g}, no lower than its first value {fin[0]:.4g} (collapsed)"
     path_["diverged"] = bool(nonfinite or blowup)
-    path_["divergence_evidence"] = "; ".join(nonfinite + ([f"train loss rose to {blowup:.1f}x its first value"]
-                                                          if blowup else [])) or None
+    path_["divergence_evidence"] = "; ".join(nonfinite + ([blowup] if blowup else [])) or None
     n_tail = max(2, int(math.ceil(th.plateau_fraction * len(v))))
     sel_tail = sv[-n_tail:]
     prior_best = sv[:-n_tail]

@@ -381,8 +381,9 @@ def detect_failed(df: pd.DataFrame, th: DetectorThresholds = DetectorThresholds(
 
 def detect_divergence(df: pd.DataFrame, th: DetectorThresholds = DetectorThresholds()) -> pd.DataFrame:
     """Loss far above its starting value (curves: max train loss after the first point >
-    ``divergence_factor`` x first; or a non-finite curve), or above ``divergence_bound``
-    (curves or final train/val loss). Severity high."""
+    ``divergence_factor`` x first; a non-finite curve; or a last value no lower than the
+    first, i.e. training collapsed), or above ``divergence_bound`` (final train/val loss).
+    Severity high."""
     curves = df.attrs.get("curves", {})
     ids, ev = [], []
     for tid, tl, vl in zip(df["trial_id"], df["train_loss"], df["val_loss"]):
@@ -396,6 +397,9 @@ def detect_divergence(df: pd.DataFrame, th: DetectorThresholds = DetectorThresho
             elif np.isfinite(loss[0]) and loss[0] > 0 and later.max() > th.divergence_factor * loss[0]:
                 reasons.append(f"train loss rose to {later.max():.3g} = {later.max() / loss[0]:.1f}x its "
                                f"first value {loss[0]:.3g} (> {th.divergence_factor:g}x)")
+            elif np.isfinite(loss[0]) and later[-1] >= loss[0]:
+                reasons.append(f"train loss ended at {later[-1]:.3g}, no lower than its first value "
+                               f"{loss[0]:.3g} (training collapsed)")
         for name, v in (("train_loss", tl), ("val_loss", vl)):
             if np.isfinite(v) and v > th.divergence_bound:
                 reasons.append(f"final {name}={v:.3g} > bound {th.divergence_bound:g}")

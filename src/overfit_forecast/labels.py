@@ -12,15 +12,18 @@ its full per-epoch log (accuracies are fractions in [0, 1]; "final" = last logge
     ``peak_drop`` below that peak while training accuracy ends above its value at the
     peak epoch (training keeps improving while validation degrades).
 (d) ``generalization_loss``: Prechelt's GL at the last epoch, on validation loss,
-    exceeds ``gl_alpha`` percent (L. Prechelt, "Early Stopping -- But When?", 1998).
+    exceeds ``gl_alpha`` percent (L. Prechelt, "Early Stopping -- But When?", 1998) while
+    the training loss ends below its value at the validation-loss minimum (a validation
+    loss that rises together with the training loss is instability, not overfitting).
 
 Other pathologies (column ``pathology``, exactly one per run):
 
 - ``failed``: the run raised an exception (``status="failed"``);
 - ``diverged``: a non-finite loss stopped the run (``status="diverged"``), or the training
   loss blew up to more than ``diverge_factor`` times its value before training (epoch 0)
-  at some epoch (with ReLU nets a too-high learning rate often explodes the loss and then
-  kills the units, leaving a finite loss near chance instead of a NaN);
+  at some epoch, or ended no lower than before training (with ReLU nets a too-high
+  learning rate often explodes the loss and then kills the units, leaving a finite loss at
+  chance level instead of a NaN; a run that merely learns slowly still ends lower);
 - ``overfit``: any of the rules above;
 - ``underfit``: not overfit, and neither the final training accuracy nor the best
   validation accuracy reaches ``underfit_acc`` (the net did not fit even its training
@@ -75,8 +78,10 @@ def rule_values(log: pd.DataFrame) -> dict:
         ``final_gap``, ``final_train_acc``, ``final_val_acc``, ``peak_val_acc``,
         ``peak_epoch`` (row index of the first maximum), ``train_acc_at_peak``,
         ``peak_drop`` (peak - final val acc), ``gl_final`` (percent), ``loss_blowup``
-        (max train loss over epochs >= 1 divided by the epoch-0 train loss). NaN when the
-        log is empty or the values are not finite.
+        (max train loss over epochs >= 1 divided by the epoch-0 train loss),
+        ``train_loss_first``, ``train_loss_final``, ``train_loss_at_val_min`` (training loss
+        at the epoch of minimum validation loss). NaN when the log is empty or the values
+        are not finite.
 
     Raises
     ------
@@ -90,7 +95,7 @@ def rule_values(log: pd.DataFrame) -> dict:
     if len(log) == 0:
         return dict(final_gap=nan, final_train_acc=nan, final_val_acc=nan, peak_val_acc=nan,
                     peak_epoch=nan, train_acc_at_peak=nan, peak_drop=nan, gl_final=nan,
-                    loss_blowup=nan)
+                    loss_blowup=nan, train_loss_first=nan, train_loss_final=nan, train_loss_at_val_min=nan)
     tr = log["train_acc"].to_numpy(float)
     va = log["val_acc"].to_numpy(float)
     va_filled = np.where(np.isfinite(va), va, -np.inf)
@@ -99,6 +104,8 @@ def rule_values(log: pd.DataFrame) -> dict:
     tl = log["train_loss"].to_numpy(float) if "train_loss" in log else np.full(len(log), np.nan)
     later = tl[1:][np.isfinite(tl[1:])]
     blowup = float(later.max() / tl[0]) if later.size and np.isfinite(tl[0]) and tl[0] > 0 else nan
+    vl = log["val_loss"].to_numpy(float)
+    i_vmin = int(np.argmin(np.where(np.isfinite(vl), vl, np.inf)))
     return dict(
         final_gap=float(tr[-1] - va[-1]),
         final_train_acc=float(tr[-1]),
@@ -109,6 +116,9 @@ def rule_values(log: pd.DataFrame) -> dict:
         peak_drop=float(va[peak] - va[-1]),
         gl_final=float(gl[-1]),
         loss_blowup=blowup,
+        train_loss_first=float(tl[0]),
+        train_loss_final=float(tl[-1]),
+        train_loss_at_val_min=float(tl[i_vmin]),
     )
 
 
@@ -121,8 +131,14 @@ def apply_rules(values: dict, th: LabelThresholds = LabelThresholds()) -> dict:
                              and v["final_gap"] > th.memorization_gap),
         "peak_degrade": bool(v["peak_drop"] > th.peak_drop
                              and v["final_train_acc"] > v["train_acc_at_peak"]),
-        "generalization_loss": bool(v["gl_final"] > th.gl_alpha),
+        "generalization_loss": bool(v["gl_final"] > th.gl_alpha
+                                    and v["train_loss_final"] < v["train_loss_at_val_min"]),
     }
+
+
+def _collapsed(v: dict, th: LabelThresholds) -> bool:
+    """Loss blew up (> ``diverge_factor`` x start) or ended no lower than at the start."""
+    return bool(v["loss_blowup"] > th.diverge_factor or v["train_loss_final"] >= v["train_loss_first"])
 
 
 def label_log(log: pd.DataFrame, status: str = "completed",
@@ -137,7 +153,7 @@ def label_log(log: pd.DataFrame, status: str = "completed",
         ``pathology``.
     """
     values = rule_values(log)
-    if status == "completed" and values["loss_blowup"] > th.diverge_factor:
+    if status == "completed" and _collapsed(values, th):
         status = "diverged"
     if status in ("diverged", "failed"):
         fired = {r: False for r in RULES}
@@ -224,7 +240,7 @@ def sensitivity_table(log_dir_or_logs, grid: dict[str, list[float]],
     for r, log in logs.items():
         if statuses[r] not in ("diverged", "failed"):
             v = rule_values(log)
-            if not v["loss_blowup"] > base.diverge_factor:
+            if not _collapsed(v, base):
                 values[r] = v
     out = []
     for field, vals in grid.items():
