@@ -139,9 +139,23 @@ def run_is_complete(cfg: RunConfig, log_dir: str | os.PathLike) -> bool:
 _SPLITS = {}
 
 
-def _init_worker(data_root, threads: int):
+def _die_with_parent() -> None:
+    """Linux: ask the kernel to SIGTERM this worker when the sweep process dies, so a killed
+    sweep leaves no orphan workers writing logs behind a resumed one."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _init_worker(data_root, threads: int, in_child: bool = True):
     import torch
 
+    if in_child:
+        _die_with_parent()
     torch.set_num_threads(threads)
     _SPLITS["data_root"] = data_root
 
@@ -203,7 +217,7 @@ def run_sweep(
     if todo:
         bar = tqdm(total=len(todo), desc="runs", disable=not progress)
         if workers <= 1:
-            _init_worker(data_root, threads)
+            _init_worker(data_root, threads, in_child=False)
             for c in todo:
                 _run_one(c.to_dict(), str(log_dir))
                 bar.update()
