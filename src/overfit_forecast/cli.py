@@ -17,6 +17,7 @@ import sys
 
 
 def main(argv=None) -> int:
+    """Entry point of the ``overfit-forecast`` command; returns the exit code (2 on bad input)."""
     p = argparse.ArgumentParser(prog="overfit-forecast", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)

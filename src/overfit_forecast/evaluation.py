@@ -64,15 +64,18 @@ class ThresholdRule(ClassifierMixin, BaseEstimator):
         self.threshold = threshold
 
     def fit(self, X, y):
+        """Record the classes (0, 1); nothing is learnt."""
         self.classes_ = np.array([0, 1])
         return self
 
     def decision_function(self, X) -> np.ndarray:
+        """``X[column] - threshold``, shape (n,). Raises KeyError naming a missing column."""
         if self.column not in X:
             raise KeyError(f"ThresholdRule: column {self.column!r} not in X ({list(X.columns)})")
         return X[self.column].to_numpy(float) - self.threshold
 
     def predict(self, X) -> np.ndarray:
+        """1 where ``X[column] > threshold``, else 0; shape (n,)."""
         return (self.decision_function(X) > 0).astype(int)
 
 

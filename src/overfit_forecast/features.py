@@ -138,6 +138,7 @@ class EarlyCurveFeatures(TransformerMixin, BaseEstimator):
         self.k = k
 
     def fit(self, X, y=None):
+        """Nothing to learn; returns self."""
         self.n_features_in_ = len(FEATURES)
         return self
 
@@ -146,6 +147,7 @@ class EarlyCurveFeatures(TransformerMixin, BaseEstimator):
         return pd.DataFrame([early_features(log, self.k) for log in X], columns=FEATURES)
 
     def get_feature_names_out(self, input_features=None):
+        """The :data:`FEATURES` names."""
         return np.asarray(FEATURES, dtype=object)
 
 

@@ -65,6 +65,7 @@ def curves_to_epoch_log(curves: Curves) -> pd.DataFrame:
 
 def default_model_path(meta_dir: str | os.PathLike = "data/meta", k: int = 10,
                        name: str = "logistic_regression") -> Path:
+    """``<meta_dir>/meta_model_<name>_k<k>.skops`` (relative paths from the project root)."""
     from .paths import project_path
 
     return project_path(meta_dir) / f"meta_model_{name}_k{k}.skops"

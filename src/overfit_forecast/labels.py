@@ -254,4 +254,5 @@ def sensitivity_table(log_dir_or_logs, grid: dict[str, list[float]],
 
 
 def thresholds_to_json(th: LabelThresholds) -> str:
+    """The thresholds as indented JSON (to record them beside results)."""
     return json.dumps(dataclasses.asdict(th), indent=2)

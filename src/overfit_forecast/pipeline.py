@@ -81,6 +81,7 @@ def build_book_copy(parameters: dict, workdir: str | os.PathLike, root: str | os
 
 
 def main(argv=None) -> None:
+    """``python -m overfit_forecast.pipeline -f PARAMS.yaml [--out book] [--no-book]``."""
     p = argparse.ArgumentParser(description="Execute the study's notebooks and build the book.")
     p.add_argument("-f", "--parameters", required=True, help="YAML file of notebook parameters")
     p.add_argument("--out", default="book", help="folder for the executed notebooks (default: book)")

@@ -67,6 +67,7 @@ class Curves:
         return t.sort_values(["x"], kind="stable").reset_index(drop=True)[["x", "step", "epoch", "value"]]
 
     def metrics(self, split: str) -> list[str]:
+        """Sorted metric names logged for ``split`` ("train" or "val")."""
         return sorted(self.table.loc[self.table.split == split, "metric"].unique())
 
 

@@ -89,6 +89,7 @@ class RunConfig:
             )
 
     def to_dict(self) -> dict:
+        """Every field, as a plain dict (what is saved beside the run's log)."""
         return dataclasses.asdict(self)
 
     @classmethod
