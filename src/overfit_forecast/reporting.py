@@ -9,17 +9,68 @@ NAMES = {
     "random_forest": "random forest",
     "majority_class": "majority class",
     "rules_at_k": "labelling rules at k",
+    "gradient_boosting": "gradient boosting",
+    "raw_curves": "logistic regression on raw curves",
+    "hyperparameters_only": "hyperparameters only",
+    "hyperparameters_and_features": "hyperparameters + features (boosting)",
+    "random_forest_calibrated": "calibrated random forest",
+    "random_forest_tuned_threshold": "random forest, tuned threshold",
+    "median_pruner_at_k": "MedianPruner-style rule at k",
 }
 
 
 def _name(key: str) -> str:
     if key.startswith("prechelt_gl"):
-        return f"Prechelt GL_{key.removeprefix('prechelt_gl')} at k"
+        return f"Prechelt GL_{key.removeprefix('prechelt_gl').removesuffix('_at_k')} at k"
+    if key.startswith("patience") and key.endswith("_at_k"):
+        return f"patience-{key.removeprefix('patience').removesuffix('_at_k')} rule at k"
     return NAMES.get(key, key)
 
 
 def _f(x, digits=3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def beyond_markdown(b: dict) -> str:
+    """Markdown summary of ``evaluation_beyond.json`` (chapter 7)."""
+    m = pd.DataFrame(b["metrics"])
+    if "balanced_accuracy" not in m:
+        return ""
+    lines = []
+    models = m[m.kind == "model"].dropna(subset=["balanced_accuracy"])
+    bases = m[m.kind == "baseline"].dropna(subset=["balanced_accuracy"])
+    rows = []
+    for k, g in models.groupby("k"):
+        best = g.loc[g.balanced_accuracy.idxmax()]
+        gb = bases[bases.k == k]
+        bb = gb.loc[gb.balanced_accuracy.idxmax()] if len(gb) else None
+        rows.append(f"| {k} | {_name(best['name'])} ({best.balanced_accuracy:.3f}) | "
+                    + (f"{_name(bb['name'])} ({bb.balanced_accuracy:.3f}) | "
+                       f"{'yes' if best.balanced_accuracy > bb.balanced_accuracy else 'no'} |" if bb is not None else "n/a | n/a |"))
+    lines.append("**How early.** Best model and best baseline by leave-one-group-out balanced accuracy at "
+                 "each window k:\n\n| k | best model | best baseline | model beats baselines |\n|---|---|---|---|\n"
+                 + "\n".join(rows))
+    cal = b.get("calibration", {})
+    if cal:
+        lines.append("**How sure.** Brier scores at k = " + str(b["k"]) + ": "
+                     + ", ".join(f"{_name(n)} {c['brier']:.3f}" for n, c in cal.items()) + " (lower is better).")
+    rs = {r["policy"]: r for r in b.get("risk_stopping", [])}
+    if rs:
+        lines.append(
+            f"**What it saves.** Replayed on the held-out runs, the risk-driven stop trains "
+            f"{rs['risk']['share of planned compute']:.0%} of the planned epochs and keeps checkpoints with mean "
+            f"validation accuracy {rs['risk']['mean val acc of kept checkpoint']:.4f}, against "
+            f"{rs['full']['mean val acc of kept checkpoint']:.4f} when every run trains to its planned epochs and "
+            f"{rs['patience']['mean val acc of kept checkpoint']:.4f} with patience-based early stopping from the "
+            f"start ({rs['patience']['share of planned compute']:.0%} of the compute).")
+    lt = b.get("lead_time", {})
+    if lt.get("flagged_overfit_runs"):
+        lines.append(f"**Lead time.** Of the overfit runs flagged at k = {b['k']}, "
+                     f"{lt['share_before_gl5']:.0%} were flagged before Prechelt's GL_5 fired on the full log "
+                     f"(median lead {_f(lt['median_lead_vs_gl5'], 1)} epochs; median lead over the "
+                     f"validation-accuracy peak {_f(lt['median_lead_vs_val_acc_peak'], 1)} epochs).")
+    lines.append("**Not yet measured:** transfer to Fashion-MNIST and to an MLP (no sweeps of those yet).")
+    return "\n\n".join(lines)
 
 
 def conclusions_markdown(results: dict, meta: pd.DataFrame) -> str:
