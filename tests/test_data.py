@@ -65,3 +65,12 @@ def test_subsample_and_batches_cover_every_row():
     assert len(ys) == 30 and len(set(ys.tolist())) == 30
     seen = torch.cat([yb for _, yb in iterate_minibatches(xs, ys, 7, torch.Generator().manual_seed(0))])
     assert sorted(seen.tolist()) == sorted(ys.tolist())
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz").exists(),
+                    reason="Debian package dataset-fashion-mnist not installed")
+def test_fashion_mnist_from_debian_package():
+    from overfit_forecast.data import load_splits
+    s = load_splits(dataset="fashion_mnist", val_size=1000, download=False)
+    assert s.x_train.shape == (59_000, 1, 28, 28) and s.y_test.shape == (10_000,)
+    assert abs(s.x_train[:5000].mean().item()) < 0.05  # its own normalization constants

@@ -6,7 +6,9 @@ on a small CPU than the classic ``DataLoader`` + ``ToTensor`` loop (see
 ``benchmarks/throughput.py``).
 
 Data search order (:func:`find_data_root`): an explicit path, ``data/`` in the
-project, ``../shared/data`` beside the project, then a download by torchvision.
+project, ``../shared/data`` beside the project, (Fashion-MNIST only) the Debian package
+``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``, gzipped files unpacked
+once into ``data/FashionMNIST/raw``), then a download by torchvision.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ _FOLDER = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 NORMALIZATION = {"mnist": (0.1307, 0.3081), "fashion_mnist": (0.2860, 0.3530)}
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+#: Flat folders of gzipped IDX files installed by system packages, per dataset.
+SYSTEM_FOLDERS = {"fashion_mnist": [Path("/usr/share/datasets/fashion-mnist")]}
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -97,7 +102,10 @@ def find_data_root(
     roots = candidate_roots(explicit)
     for root in roots:
         if _has_raw(root, dataset):
-            return root
+            return _unpacked(root, dataset)
+    for flat in SYSTEM_FOLDERS.get(dataset, []):
+        if all((flat / (f + ".gz")).exists() for f in RAW_FILES[dataset]):
+            return _unpacked(flat, dataset, flat=True)
     if download:
         target = PROJECT_ROOT / "data"
         try:
@@ -115,6 +123,31 @@ def find_data_root(
         f"data/{_FOLDER[dataset]}/raw/ of the project, or pass the folder holding "
         f"{_FOLDER[dataset]}/raw as data_root / set OVERFIT_FORECAST_DATA."
     )
+
+
+def _unpacked(root: Path, dataset: str, flat: bool = False) -> Path:
+    """A root whose ``<Folder>/raw`` holds the *uncompressed* files torchvision reads.
+
+    If only ``.gz`` copies exist (or ``flat``: a system folder of ``.gz`` files), they are
+    decompressed once into the project's ``data/<Folder>/raw`` (the originals stay
+    untouched) and the project's ``data/`` is returned.
+    """
+    import gzip
+    import shutil
+
+    src = root if flat else root / _FOLDER[dataset] / "raw"
+    if not flat and all((src / f).exists() for f in RAW_FILES[dataset]):
+        return root
+    target_root = PROJECT_ROOT / "data"
+    dst = target_root / _FOLDER[dataset] / "raw"
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in RAW_FILES[dataset]:
+        if not (dst / f).exists():
+            tmp = dst / (f + ".tmp")
+            with gzip.open(src / (f + ".gz"), "rb") as fin, open(tmp, "wb") as fout:
+                shutil.copyfileobj(fin, fout)
+            os.replace(tmp, dst / f)
+    return target_root
 
 
 def _tv_dataset(dataset: str):
