@@ -27,7 +27,7 @@ ks = [2, 3]  # observed windows (the study: 2, 3, 5, 7, 10, 15)
 k = 3  # the window of the detailed analyses (the study: 10)
 patience = 3  # epochs, for the patience baseline and the risk-driven stop
 curve_models = ["logistic_regression", "random_forest", "gradient_boosting", "raw_curves",
-                "hyperparameters_only", "hyperparameters_and_features"]  # models evaluated at every k
+                "hyperparameters_and_features"]  # models evaluated at every k (the config-only model does not depend on k)
 
 # %%
 import json
@@ -53,6 +53,9 @@ for kk in ks:
     metrics.append(m)
     preds[kk] = p
 metrics = pd.concat(metrics, ignore_index=True)
+hp_only = metrics[(metrics.name == "hyperparameters_only") & (metrics.k == k)]
+if len(hp_only):  # does not look at the curves: the same at every k
+    metrics = pd.concat([metrics] + [hp_only.assign(k=kk) for kk in ks if kk != k], ignore_index=True)
 planned = meta.loc[meta.overfit.notna(), "epochs"].median()
 metrics["fraction_of_planned_epochs"] = metrics.k / planned
 print(f"{int(meta.overfit.notna().sum())} labelled runs; median planned epochs {planned:g}")

@@ -110,7 +110,7 @@ def make_models(k: int, random_state: int = 0) -> dict[str, BaseEstimator]:
     rf = RandomForestClassifier(n_estimators=100, min_samples_leaf=2, class_weight="balanced",
                                 random_state=random_state, n_jobs=-1)
     rf_pipe = Pipeline([("select", ColumnTransformer([("f", "passthrough", FEATURES)])), ("clf", rf)])
-    hgb = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.05, max_depth=3,
+    hgb = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05, max_depth=3,
                                          class_weight="balanced", random_state=random_state)
     both = ColumnTransformer([("h", _hparam_transformer(), HPARAMS), ("f", StandardScaler(), FEATURES)])
     return {
