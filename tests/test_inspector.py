@@ -76,6 +76,10 @@ def test_short_runs_need_both_quantile_and_ratio():
                        "epochs": [20] * 18 + [2, 15], "runtime_sec": [100.0] * 20,
                        "train_loss": 0.1, "val_loss": 0.1, "train_acc": 0.9, "val_acc": 0.9})
     assert ids(detect_short_runs(df)) == ["18"]  # 15 epochs is not below half the median
+    fast = df.assign(runtime_sec=[100.0] * 19 + [5.0])  # a cheap trial with full epochs is fine
+    assert ids(detect_short_runs(fast)) == ["18"]
+    no_epochs = fast.assign(epochs=np.nan)
+    assert ids(detect_short_runs(no_epochs)) == ["19"]  # without epochs, runtime decides
 
 
 def test_divergence_and_instability_from_curves():
@@ -234,3 +238,14 @@ def test_random_text_only_gives_our_errors(tmp_path, text):
         except SweepInputError:
             return
     run_detectors(df)
+
+
+def test_our_sweep_format_keeps_planned_and_done_epochs_apart(tmp_path, mnist_splits):
+    from overfit_forecast.sweep import run_sweep
+    from overfit_forecast.training import RunConfig
+    configs = [RunConfig(width=4, val_size=1000, n_train=256, epochs=e, lr=lr) for e, lr in ((2, 0.05), (3, 8.0))]
+    run_sweep(configs, tmp_path, workers=1, progress=False)
+    df = read_sweep(tmp_path / "sweep.csv")
+    assert "planned_epochs" in df.attrs["hyperparameters"] and "epochs" not in df.attrs["hyperparameters"]
+    assert sorted(df.planned_epochs) == sorted(c.epochs for c in configs)
+    assert set(df.trial_id) == {c.run_id for c in configs} and len(df.attrs["curves"]) == 2

@@ -236,8 +236,10 @@ def _ours(path: Path) -> pd.DataFrame:
     for rec in sweep.to_dict("records"):
         if rec["status"] == "missing":  # planned but not run yet
             continue
+        # the planned epochs are a hyperparameter; the "epochs" metric is what was done
         row = {"trial_id": rec["run_id"], "status": rec["status"], "runtime_sec": rec["runtime_sec"],
-               "epochs": rec["epochs_done"], **{p: rec[p] for p in params}}
+               **{("planned_epochs" if p == "epochs" else p): rec[p] for p in params},
+               "epochs": rec["epochs_done"]}
         log_path = path.parent / f"{rec['run_id']}.csv"
         if log_path.exists():
             log = read_log(log_path)
@@ -250,6 +252,7 @@ def _ours(path: Path) -> pd.DataFrame:
     for m in ("train_loss", "val_loss", "train_acc", "val_acc"):
         if m not in d:
             d[m] = "nan"
+    params = ["planned_epochs" if p == "epochs" else p for p in params]
     return _normalize(d.fillna("nan"), params, str(path), curves)
 
 
@@ -465,12 +468,14 @@ def detect_underfitting(df: pd.DataFrame, th: DetectorThresholds = DetectorThres
 
 
 def detect_short_runs(df: pd.DataFrame, th: DetectorThresholds = DetectorThresholds()) -> pd.DataFrame:
-    """Epochs or runtime below the ``short_quantile`` of completed trials *and* below
-    ``short_ratio`` x their median (a sweep that varies epochs on purpose is not flagged
-    wholesale). Severity low (medium for failed trials)."""
+    """Epochs below the ``short_quantile`` of completed trials *and* below ``short_ratio`` x
+    their median (a sweep that varies epochs on purpose is not flagged wholesale); runtime
+    is judged the same way only when the table has no epochs (a cheap configuration is not a
+    short run). Severity low (medium for failed trials)."""
     done = df[df["status"] == "completed"]
     ids, ev, sev = [], [], []
-    for col in ("epochs", "runtime_sec"):
+    has_epochs = np.isfinite(done["epochs"]).sum() >= 3
+    for col in ("epochs",) if has_epochs else ("runtime_sec",):
         ref = done[col][np.isfinite(done[col])]
         if len(ref) < 3:
             continue
