@@ -17,8 +17,8 @@
 #   MedianPruner-style cross-run rule at k, next to the labelling rules and GL₅ at k.
 # - **What it saves:** a risk-driven early stop replayed on the held-out runs' logs.
 #
-# Not in this chapter yet: the second dataset (Fashion-MNIST), the second architecture
-# (an MLP) and transfer between them.
+# The second dataset (Fashion-MNIST), the second architecture (an MLP) and transfer between
+# them are the next chapter.
 
 # %% tags=["parameters"]
 log_dir = "_build/smoke/logs/mnist"  # per-run logs (from notebook 01)

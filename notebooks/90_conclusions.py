@@ -15,7 +15,7 @@ import pandas as pd
 from IPython.display import Markdown
 
 from overfit_forecast.paths import project_path
-from overfit_forecast.reporting import beyond_markdown, conclusions_markdown
+from overfit_forecast.reporting import beyond_markdown, conclusions_markdown, transfer_markdown
 
 meta_path = project_path(meta_dir)
 results = json.loads((meta_path / "evaluation.json").read_text())
@@ -24,4 +24,7 @@ beyond_path = meta_path / "evaluation_beyond.json"
 text = conclusions_markdown(results, meta)
 if beyond_path.exists():
     text += "\n\n## Beyond the seed question\n\n" + beyond_markdown(json.loads(beyond_path.read_text()))
+transfer_path = meta_path / "evaluation_transfer.json"
+if transfer_path.exists():
+    text += "\n\n" + transfer_markdown(json.loads(transfer_path.read_text()))
 Markdown(text)

@@ -29,6 +29,8 @@ def test_smoke_pipeline_and_book(tmp_path):
         "meta_dir": str(tmp_path / "meta"),
         "workers": 2,  # exercises the process pool
         "k": 3,
+        "ks": [2, 3],
+        "sweeps": {"smoke_a": str(tmp_path / "logs" / "mnist"), "smoke_b": str(tmp_path / "logs" / "mnist")},
     }
     html = build_book_copy(params, tmp_path / "site")
     for name in NOTEBOOKS:

@@ -21,7 +21,7 @@ from .paths import project_root
 
 #: The notebooks of the book, in execution order.
 NOTEBOOKS = ["01_sweep", "02_labels", "03_features", "04_meta_models", "05_sweep_pathologies", "06_run_diagnosis", "07_forecast_beyond",
-             "90_conclusions"]
+             "08_transfer", "90_conclusions"]
 
 
 def run_notebooks(parameters: dict, out_dir: str | os.PathLike, root: str | os.PathLike | None = None,

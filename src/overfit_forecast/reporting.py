@@ -69,8 +69,19 @@ def beyond_markdown(b: dict) -> str:
                      f"{lt['share_before_gl5']:.0%} were flagged before Prechelt's GL_5 fired on the full log "
                      f"(median lead {_f(lt['median_lead_vs_gl5'], 1)} epochs; median lead over the "
                      f"validation-accuracy peak {_f(lt['median_lead_vs_val_acc_peak'], 1)} epochs).")
-    lines.append("**Not yet measured:** transfer to Fashion-MNIST and to an MLP (no sweeps of those yet).")
     return "\n\n".join(lines)
+
+
+def transfer_markdown(t: dict) -> str:
+    """Markdown summary of ``evaluation_transfer.json`` (chapter 8)."""
+    tr = pd.DataFrame(t.get("transfer", []))
+    if tr.empty or "balanced_accuracy" not in tr:
+        return "**How general.** Fewer than two sweeps were available: transfer not measured."
+    rows = [f"| {r.train} | {r.test} | {_name(r.model)} | {_f(r.balanced_accuracy)} | "
+            f"{_f(r.within_loo_balanced_accuracy)} | {_f(r.drop)} |" for r in tr.itertuples()]
+    return ("**How general.** A meta-model fit on one sweep, tested on another (balanced accuracy), against "
+            "the target sweep's own leave-one-group-out:\n\n| trained on | tested on | model | transfer | "
+            "within LOO | drop |\n|---|---|---|---|---|---|\n" + "\n".join(rows))
 
 
 def conclusions_markdown(results: dict, meta: pd.DataFrame) -> str:
