@@ -10,6 +10,8 @@
 
 # %% tags=["parameters"]
 sweeps = {"mnist_cnn": "_build/smoke/logs/mnist", "copy_of_mnist_cnn": "_build/smoke/logs/mnist"}  # name -> log folder
+sweep_spaces = {}  # name -> space YAML: these sweeps are run (or resumed) first, like notebook 01
+workers = 1  # parallel training processes for those sweeps
 meta_dir = "_build/smoke/meta"  # evaluation_transfer.json goes here
 k = 3  # observed window (the study: 10)
 
@@ -22,6 +24,12 @@ from overfit_forecast.beyond import build_table, make_models
 from overfit_forecast.evaluation import classification_metrics, labelled_rows, loo_predictions, write_json
 from overfit_forecast.labels import build_meta_dataset
 from overfit_forecast.paths import project_path
+
+from overfit_forecast.sweep import load_space, run_sweep, sample_configs
+
+for name, space in sweep_spaces.items():  # resumable: complete runs are skipped
+    run_sweep(sample_configs(load_space(project_path(space))), project_path(sweeps[name]), workers=workers,
+              progress=False)
 
 MODELS = ["logistic_regression", "random_forest", "hyperparameters_and_features"]
 models = {m: make_models(k)[m] for m in MODELS}
