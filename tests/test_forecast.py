@@ -82,3 +82,26 @@ def test_skops_round_trip_and_cli(tmp_path, model_path, capsys):
     assert json.loads((tmp_path / "f.json").read_text())["label"] == 1
     assert cli(["predict", str(keras_log(tmp_path / "s.csv", 4, 0.0)), "--model", str(model_path)]) == 2
     assert "every epoch 1..10" in capsys.readouterr().err
+
+
+class ConstantRisk:
+    """A stand-in meta-model with a fixed overfit probability."""
+
+    def __init__(self, p):
+        self.p = p
+
+    def predict_proba(self, X):
+        return np.array([[1 - self.p, self.p]] * len(X))
+
+
+def test_risk_driven_stopping_in_real_training(mnist_splits, tmp_path):
+    from overfit_forecast.forecast import RiskDrivenStopping
+    from overfit_forecast.training import RunConfig, read_log, run_training
+    cfg = RunConfig(n_train=300, epochs=5, lr=0.05, width=4, val_size=1000)
+    low = RiskDrivenStopping(ConstantRisk(0.1), k=2, patience=0)
+    res = run_training(cfg, mnist_splits, tmp_path / "low", callback=low)
+    assert res["status"] == "completed" and res["epochs_done"] == 5 and low.risk == pytest.approx(0.1)
+    high = RiskDrivenStopping(ConstantRisk(0.9), k=2, patience=0)  # patience 0: stop at k
+    res = run_training(cfg, mnist_splits, tmp_path / "high", callback=high)
+    assert res["status"] == "early_stopped" and res["epochs_done"] == 2
+    assert list(read_log(tmp_path / "high" / f"{cfg.run_id}.csv").epoch) == [0, 1, 2]

@@ -114,3 +114,34 @@ def forecast(curves: Curves, model_path: str | os.PathLike | None = None, k: int
         drivers = [{"feature": f, "value": feats[f], "importance": float(i)} for f, i in imp.items()]
     return dict(probability=proba, label=int(proba >= 0.5), k=k, model=str(path.name), features=feats,
                 drivers=drivers, caveat=__doc__.split("Caveat printed with every forecast: ")[1].strip())
+
+
+class RiskDrivenStopping:
+    """Training callback: forecast the overfit risk at epoch ``k``; if it is at least
+    ``threshold``, switch to patience-based early stopping on validation loss.
+
+    Use with :func:`overfit_forecast.training.run_training` (``callback=``) or call it from
+    any loop as ``stop = cb(epoch, log)`` with the per-epoch log so far (columns ``epoch,
+    train_loss, val_loss, train_acc, val_acc``). Before epoch k it never stops; at k it
+    computes the risk once (:attr:`risk`) with ``model`` (a fitted meta-model, e.g. from
+    :func:`overfit_forecast.evaluation.load_meta_model`); a low-risk run is never stopped; a
+    high-risk run stops as soon as ``patience`` epochs have passed without a new minimum of
+    validation loss (Keras ``EarlyStopping(patience=...)`` semantics, counted from the best
+    epoch so far, so it may stop at k itself).
+    """
+
+    def __init__(self, model, k: int = 10, threshold: float = 0.5, patience: int = 3):
+        self.model, self.k, self.threshold, self.patience = model, k, threshold, patience
+        self.risk: float | None = None
+
+    def __call__(self, epoch: int, log: pd.DataFrame) -> bool:
+        if epoch < self.k:
+            return False
+        if self.risk is None:
+            X = pd.DataFrame([early_features(log, self.k)], columns=FEATURES)
+            self.risk = float(self.model.predict_proba(X)[0, 1])
+        if self.risk < self.threshold:
+            return False
+        vl = log["val_loss"].to_numpy(float)
+        best = int(np.argmin(np.where(np.isfinite(vl), vl, np.inf)))
+        return int(log["epoch"].iloc[-1]) - int(log["epoch"].iloc[best]) >= self.patience

@@ -38,8 +38,8 @@ from .model import build_model
 
 #: Columns of a run's per-epoch log.
 LOG_COLUMNS = ["epoch", "train_loss", "val_loss", "train_acc", "val_acc", "gap", "lr", "seconds"]
-#: Terminal statuses recorded in a run's JSON.
-STATUSES = ("completed", "diverged", "failed")
+#: Terminal statuses recorded in a run's JSON ("early_stopped": a callback stopped it).
+STATUSES = ("completed", "diverged", "failed", "early_stopped")
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ def _write_log(rows: list[dict], path: Path) -> None:
     atomic_write_text(path, pd.DataFrame(rows, columns=LOG_COLUMNS).to_csv(index=False))
 
 
-def run_training(cfg: RunConfig, splits: Splits, log_dir: str | os.PathLike) -> dict:
+def run_training(cfg: RunConfig, splits: Splits, log_dir: str | os.PathLike, callback=None) -> dict:
     """Train one run and write its log and result files (see module docstring).
 
     Per epoch t = 0..epochs (0 = before any update), logs ``train_loss``/``train_acc``
@@ -202,6 +202,10 @@ def run_training(cfg: RunConfig, splits: Splits, log_dir: str | os.PathLike) -> 
     trained on* (noisy ones included), ``val_loss``/``val_acc`` over the validation split,
     ``gap = train_acc - val_acc`` (the generalization gap in accuracy), the learning rate
     and the epoch's wall-clock seconds (training + measurement).
+
+    ``callback(epoch, log) -> bool``, if given, is called after each epoch >= 1 with the log
+    so far (a DataFrame of :data:`LOG_COLUMNS`); returning True stops the run with
+    ``status="early_stopped"`` (e.g. :class:`overfit_forecast.forecast.RiskDrivenStopping`).
 
     A non-finite minibatch or measured loss stops the run with ``status="diverged"``
     (the log keeps every epoch up to and including the one that diverged). Any exception
@@ -256,7 +260,9 @@ def run_training(cfg: RunConfig, splits: Splits, log_dir: str | os.PathLike) -> 
                 status, message = "diverged", f"non-finite minibatch loss in epoch {epoch}"
             elif not measure(epoch, t0):
                 status, message = "diverged", f"non-finite measured loss after epoch {epoch}"
-        if status == "completed":
+            elif callback is not None and callback(epoch, pd.DataFrame(rows, columns=LOG_COLUMNS)):
+                status, message = "early_stopped", f"stopped by {type(callback).__name__} after epoch {epoch}"
+        if status in ("completed", "early_stopped"):
             _, test_acc = evaluate(model, splits.x_test, splits.y_test, cfg.eval_batch_size)
     except Exception as exc:  # one bad run must never stop the sweep
         status = "failed"
