@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from .criteria import generalization_loss
+from .diagnosis import early_stopping_replay
 from .evaluation import ThresholdRule, classification_metrics, labelled_rows, loo_predictions
 from .features import FEATURES, TooFewEpochsError, early_features, first_k_epochs, rules_at_k
 from .training import read_log
@@ -205,18 +206,7 @@ def replay_risk_stopping(log: pd.DataFrame, risk_flag: bool, k: int, patience: i
     last = len(vl) - 1
 
     def stop_with_patience(start: int) -> int:
-        best = int(np.argmin(np.where(np.isfinite(vl[: start + 1]), vl[: start + 1], np.inf)))
-        wait = start - best
-        if wait >= patience:
-            return start
-        for i in range(start + 1, last + 1):
-            if np.isfinite(vl[i]) and vl[i] < vl[best]:
-                best, wait = i, 0
-            else:
-                wait += 1
-            if wait >= patience:
-                return i
-        return last
+        return early_stopping_replay(vl, ep, patience, lower=True, start=start)["stop_index"]
 
     def kept(stop: int) -> float:
         seg = np.where(np.isfinite(vl[1: stop + 1]), vl[1: stop + 1], np.inf)

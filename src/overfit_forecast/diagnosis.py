@@ -104,16 +104,24 @@ def _checkpoint_step(path) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def early_stopping_replay(values: np.ndarray, x: np.ndarray, patience: int, lower: bool = True) -> dict:
+def early_stopping_replay(values: np.ndarray, x: np.ndarray, patience: int, lower: bool = True,
+                          start: int = 0) -> dict:
     """Replay Keras/Lightning-style early stopping on an evaluation curve.
 
     Stops at the first evaluation that is ``patience`` evaluations after the best so far
-    with no improvement (strict). Returns ``stop_index``, ``stop_x``, ``best_index``,
-    ``best_x`` (best up to the stop) and ``fraction_saved`` = (x_last - x_stop) / x_last
-    (compute not spent, if x is steps or epochs from 0)."""
-    best_i, wait = 0, 0
+    with no improvement (strict). With ``start > 0`` the rule is switched on at index
+    ``start`` (evaluations before it count towards the wait, so it may stop at ``start``).
+    Returns ``stop_index``, ``stop_x``, ``best_index``, ``best_x`` (best up to the stop)
+    and ``fraction_saved`` = (x_last - x_stop) / x_last (compute not spent, if x is steps or
+    epochs from 0)."""
+    values = np.asarray(values, float)
+    head = values[: start + 1]
+    best_i = _best_index(head, lower) if np.isfinite(head).any() else 0
+    wait = start - best_i
+    if wait >= patience:
+        return _replay_result(x, patience, start, best_i)
     stop = len(values) - 1
-    for i in range(1, len(values)):
+    for i in range(start + 1, len(values)):
         v, b = values[i], values[best_i]
         better = np.isfinite(v) and (not np.isfinite(b) or (v < b if lower else v > b))
         if better:
@@ -123,6 +131,10 @@ def early_stopping_replay(values: np.ndarray, x: np.ndarray, patience: int, lowe
             if wait >= patience:
                 stop = i
                 break
+    return _replay_result(x, patience, stop, best_i)
+
+
+def _replay_result(x, patience: int, stop: int, best_i: int) -> dict:
     last = float(x[-1])
     return dict(patience=patience, stop_index=stop, stop_x=_num(float(x[stop])), best_index=best_i,
                 best_x=_num(float(x[best_i])),
