@@ -22,7 +22,7 @@ from .criteria import generalization_loss
 from .diagnosis import early_stopping_replay
 from .evaluation import ThresholdRule, classification_metrics, labelled_rows, loo_predictions
 from .features import FEATURES, TooFewEpochsError, early_features, first_k_epochs, rules_at_k
-from .training import read_log
+from .runlog import read_log
 
 #: Hyperparameters the config-only models see (log-scaled where they span decades).
 HPARAMS = ["lr", "n_train", "epochs", "weight_decay", "dropout", "batch_size", "label_noise", "width"]

@@ -85,10 +85,10 @@ def main(argv=None) -> int:
 
 def _run_log_command(a) -> int:
     from .diagnosis import DiagnosisError, diagnose, diagnosis_markdown, plot_diagnosis
-    from .evaluation import write_json
+    from .runlog import write_json
     from .forecast import ForecastRefused, forecast
     from .readers import LogFormatError, read_curves
-    from .training import atomic_write_text
+    from .runlog import atomic_write_text
 
     try:
         mapping = dict(item.split("=", 1) for item in a.column_map) or None

@@ -41,7 +41,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .features import FEATURES
-from .training import atomic_write_text
+from .runlog import atomic_write_text, write_json  # noqa: F401 (write_json re-exported)
+from .runlog import load_model as load_meta_model  # noqa: F401
+from .runlog import save_model as save_meta_model  # noqa: F401
 
 
 class ThresholdRule(ClassifierMixin, BaseEstimator):
@@ -275,23 +277,6 @@ def importances(fitted_rf: Pipeline, X: pd.DataFrame, y, n_repeats: int = 20,
     return imp.sort_values("permutation_mean", ascending=False)
 
 
-def write_json(obj, path: str | os.PathLike) -> None:
-    """Write ``obj`` as indented JSON, atomically, with NaN/inf written as null."""
-    def clean(o):
-        if isinstance(o, dict):
-            return {k: clean(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [clean(v) for v in o]
-        if isinstance(o, np.bool_):
-            return bool(o)
-        if isinstance(o, (np.integer,)):
-            return int(o)
-        if isinstance(o, (np.floating, float)):
-            return _nan_to_none(float(o))
-        return o
-    atomic_write_text(path, json.dumps(clean(obj), indent=2) + "\n")
-
-
 def results_table(results: dict, split: str = "loo") -> pd.DataFrame:
     """Models and baselines of an ``evaluation.json`` as one table (rows = estimators)."""
     rows = []
@@ -302,36 +287,3 @@ def results_table(results: dict, split: str = "loo") -> pd.DataFrame:
             m = {k: v for k, v in r[split].items() if k != "confusion_matrix"}
             rows.append({"kind": kind[:-1], "name": name, **m})
     return pd.DataFrame(rows).set_index("name") if rows else pd.DataFrame()
-
-
-def save_meta_model(model, path: str | os.PathLike) -> None:
-    """Save a fitted meta-model with skops (not pickle), atomically."""
-    import skops.io as sio
-
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    sio.dump(model, tmp)
-    os.replace(tmp, path)
-
-
-#: Module prefixes a saved meta-model may reference when loaded with skops.
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "overfit_forecast.", "builtins.", "collections.")
-
-
-def load_meta_model(path: str | os.PathLike):
-    """Load a meta-model saved by :func:`save_meta_model` with skops.
-
-    Only types from scikit-learn, numpy and this package are trusted.
-
-    Raises
-    ------
-    ValueError
-        The file references any other type (it is not loaded).
-    """
-    import skops.io as sio
-
-    untrusted = sio.get_untrusted_types(file=path)
-    bad = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-    if bad:
-        raise ValueError(f"{path}: refusing to load untrusted types {bad}")
-    return sio.load(path, trusted=untrusted)

@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .criteria import generalization_loss, least_squares_slope, training_progress
 from .labels import LabelThresholds, apply_rules, rule_values
-from .training import read_log
+from .runlog import read_log
 
 FEATURES = [
     "gap_mean", "gap_max", "gap_slope",

@@ -86,7 +86,7 @@ def forecast(curves: Curves, model_path: str | os.PathLike | None = None, k: int
     ForecastRefused
         Fewer than k whole epochs, no accuracy metrics, steps without epochs, or no model.
     """
-    from .evaluation import load_meta_model
+    from .runlog import load_model as load_meta_model
 
     log = curves_to_epoch_log(curves)
     try:

@@ -225,7 +225,7 @@ def _wandb(df: pd.DataFrame, source: str) -> pd.DataFrame:
 def _ours(path: Path) -> pd.DataFrame:
     """Our own ``logs/<dataset>/sweep.csv`` joined with the per-run logs (final metrics and
     full curves)."""
-    from .training import RunConfig, read_log
+    from .runlog import RunConfig, read_log
 
     sweep = pd.read_csv(path, dtype=str, keep_default_na=False)
     constant_or_id = {"run_id", "group_id", "status", "epochs_done", "runtime_sec", "test_acc",
@@ -865,8 +865,8 @@ def inspect_sweep(path: str | os.PathLike, format: str = "auto", column_map: dic
 
 def write_report_files(report: dict, md_path=None, json_path=None, llm_model: str | None = None) -> None:
     """Write the markdown and/or JSON report atomically."""
-    from .evaluation import write_json
-    from .training import atomic_write_text
+    from .runlog import write_json
+    from .runlog import atomic_write_text
 
     if md_path:
         atomic_write_text(md_path, llm_rewrite(report_markdown(report), llm_model))

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from .criteria import generalization_loss
-from .training import read_log
+from .runlog import read_log
 
 RULES = ("gap", "memorization", "peak_degrade", "generalization_loss")
 

@@ -13,7 +13,7 @@ import seaborn as sns
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from .features import FEATURES
-from .training import read_log
+from .runlog import read_log
 
 PATHOLOGY_COLORS = {"overfit": "tab:red", "healthy": "tab:green", "underfit": "tab:orange",
                     "diverged": "tab:purple", "failed": "tab:gray"}

@@ -33,7 +33,8 @@ import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
-from .training import STATUSES, RunConfig, atomic_write_text, run_training
+from .runlog import STATUSES, RunConfig, atomic_write_text
+from .training import run_training
 
 _DISTS = ("log_uniform", "uniform", "log_uniform_int", "int_uniform", "choice", "mixture")
 

@@ -18,15 +18,11 @@ Files written per run, in the run's log folder:
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import math
 import os
-import tempfile
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -35,108 +31,8 @@ import torch.nn.functional as F
 
 from .data import Splits, add_label_noise, iterate_minibatches, subsample
 from .model import build_model
-
-#: Columns of a run's per-epoch log.
-LOG_COLUMNS = ["epoch", "train_loss", "val_loss", "train_acc", "val_acc", "gap", "lr", "seconds"]
-#: Terminal statuses recorded in a run's JSON ("early_stopped": a callback stopped it).
-STATUSES = ("completed", "diverged", "failed", "early_stopped")
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that defines one training run (flat and frozen, as in nanoGPT).
-
-    Two runs with equal configs produce equal logs (up to the ``seconds`` column) on the
-    same machine and thread count.
-    """
-
-    dataset: str = "mnist"  # "mnist" (or "fashion_mnist"): which torchvision dataset
-    arch: str = "cnn"  # "cnn" (SmallCNN) or "mlp" (SmallMLP)
-    n_train: int = 2_000  # images in the run's training subset, drawn from the 50k train split
-    epochs: int = 20  # planned epochs (full passes over the training subset)
-    optimizer: str = "sgd"  # "sgd" (with momentum) or "adam"
-    lr: float = 0.05  # learning rate, constant over the run
-    momentum: float = 0.9  # SGD momentum (ignored by Adam)
-    weight_decay: float = 0.0  # L2 penalty coefficient passed to the optimizer
-    dropout: float = 0.0  # dropout probability in the classifier head
-    batch_size: int = 64  # minibatch size for the updates
-    label_noise: float = 0.0  # fraction of training labels reassigned to a wrong class
-    width: int = 16  # channels of the first conv layer (second has 2x)
-    hidden: int = 128  # units of the hidden linear layer
-    seed: int = 0  # seeds init, training subset, label noise, batch order and dropout
-    val_size: int = 10_000  # validation images held out of the 60k training images
-    split_seed: int = 0  # seed of the validation hold-out (same for the whole study)
-    eval_batch_size: int = 256  # batch size of measurement passes (no effect on results; not hashed)
-
-    def __post_init__(self):
-        checks = {
-            "n_train": self.n_train >= 1,
-            "epochs": self.epochs >= 0,
-            "optimizer": self.optimizer in ("sgd", "adam"),
-            "arch": self.arch in ("cnn", "mlp"),
-            "lr": self.lr > 0 and math.isfinite(self.lr),
-            "weight_decay": self.weight_decay >= 0,
-            "dropout": 0 <= self.dropout < 1,
-            "batch_size": self.batch_size >= 1,
-            "label_noise": 0 <= self.label_noise <= 1,
-            "width": self.width >= 1,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(
-                "invalid RunConfig field(s): "
-                + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
-            )
-
-    def to_dict(self) -> dict:
-        """Every field, as a plain dict (what is saved beside the run's log)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
-        """Build from a dict, ignoring keys that are not config fields (e.g. status)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    @property
-    def group_id(self) -> str:
-        """Hash of every field but ``seed``: runs differing only by seed share it."""
-        d = self._identity()
-        d.pop("seed")
-        return "g" + _short_hash(d)
-
-    def _identity(self) -> dict:
-        d = self.to_dict()
-        d.pop("eval_batch_size")  # changes speed, not results
-        return d
-
-    @property
-    def run_id(self) -> str:
-        """Stable id of the run: ``<dataset>-<hash of the full config>``."""
-        return f"{self.dataset}-{_short_hash(self._identity())}"
-
-
-def _short_hash(d: dict) -> str:
-    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder, then rename.
-
-    A reader never sees a half-written file, and a crash leaves the old file intact.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
+# The run-log format lives in the torch-free :mod:`overfit_forecast.runlog`; re-exported here.
+from .runlog import LOG_COLUMNS, STATUSES, RunConfig, atomic_write_text, read_log, write_log  # noqa: F401
 
 def train_one_epoch(
     model: torch.nn.Module,
@@ -190,10 +86,6 @@ def make_optimizer(cfg: RunConfig, params) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def _write_log(rows: list[dict], path: Path) -> None:
-    atomic_write_text(path, pd.DataFrame(rows, columns=LOG_COLUMNS).to_csv(index=False))
-
-
 def run_training(cfg: RunConfig, splits: Splits, log_dir: str | os.PathLike, callback=None) -> dict:
     """Train one run and write its log and result files (see module docstring).
 
@@ -245,7 +137,7 @@ def run_training(cfg: RunConfig, splits: Splits, log_dir: str | os.PathLike, cal
                     seconds=round(time.perf_counter() - t0, 4),
                 )
             )
-            _write_log(rows, log_path)
+            write_log(rows, log_path)
             return math.isfinite(tr_loss) and math.isfinite(va_loss)
 
         if not measure(0, time.perf_counter()):
@@ -280,18 +172,3 @@ def run_training(cfg: RunConfig, splits: Splits, log_dir: str | os.PathLike, cal
     )
     atomic_write_text(log_dir / f"{cfg.run_id}.json", json.dumps(result, indent=2) + "\n")
     return result
-
-
-def read_log(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a run's per-epoch log, checking its columns.
-
-    Raises
-    ------
-    ValueError
-        Missing columns (the message names the file and the columns).
-    """
-    df = pd.read_csv(path)
-    missing = [c for c in LOG_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; found {list(df.columns)}")
-    return df
