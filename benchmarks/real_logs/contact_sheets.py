@@ -116,9 +116,9 @@ def pick_columns(cols, heldout_test: bool = False):
     metric = None
     for pref in METRIC_PREF:
         for c in cands:
-            lc = c.lower()
+            lc = c.lower().removesuffix("_epoch")  # Lightning's epoch aggregate is wanted
             if pref in lc and not any(s in lc for s in SKIP_WORDS if s not in pref) \
-                    and not lc.startswith("train") and "step" not in lc:
+                    and not lc.startswith("train") and not lc.endswith("_step"):
                 metric = c
                 break
         if metric:
