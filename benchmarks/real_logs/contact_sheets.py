@@ -324,8 +324,15 @@ def draw_run(ax, run: Run, sid: str) -> dict:
 def sweep_panel(ax, rel: str, sid: str) -> dict:
     df = _read_table(DATA / rel)
     num = df.select_dtypes("number")
-    obj = _pick(num.columns, ("value", "loss", "score", "accuracy", "val_acc", "auc"), ()) \
-        or (num.columns[0] if len(num.columns) else None)
+    low = {c.lower(): c for c in num.columns}
+    obj = next((low[k] for k in ("value", "loss", "score", "accuracy", "val_acc", "auc")
+                if k in low), None)
+    if obj is None:  # first metric-like column that is not a hyperparameter or a train score
+        words = ("val", "test", "score", "acc", "auc", "f1", "loss", "rmse", "mae", "mse", "r2",
+                 "mape")
+        obj = next((c for c in num.columns if any(w in c.lower() for w in words)
+                    and not c.lower().startswith(("params", "user_attrs", "train"))),
+                   num.columns[0] if len(num.columns) else None)
     info = {"local_path": rel, "rows": len(df), "objective": obj}
     if obj is not None:
         v = num[obj].to_numpy(float)
@@ -333,7 +340,7 @@ def sweep_panel(ax, rel: str, sid: str) -> dict:
         ax.plot(np.sort(v[np.isfinite(v)]), lw=1, color="grey")
         info.update(obj_min=np.nanmin(v), obj_max=np.nanmax(v), obj_median=np.nanmedian(v))
     if "state" in df:
-        info["states"] = dict(df["state"].value_counts())
+        info["states"] = {k: int(v) for k, v in df["state"].value_counts().items()}
     ax.set_title(f"{sid} {rel.split('/')[1][:40]}", fontsize=7)
     ax.tick_params(labelsize=6)
     ax.text(0.0, -0.12, "\n".join(f"{k}: {v}" for k, v in info.items() if k != "local_path")
