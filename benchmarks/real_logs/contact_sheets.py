@@ -39,7 +39,9 @@ if not DATA.exists():  # a worktree under /work/<name>: shared sits beside it
 KINDS = ("hf", "lightning", "keras", "tensorboard", "sweeps")
 # Metrics worth showing as "task metric", most preferred first (matched on a lower-cased name).
 METRIC_PREF = ("accuracy", "acc", "f1", "auc", "iou", "dice", "map50-95", "map50", "map", "wer",
-               "cer", "bleu", "rouge", "r2", "pearson", "spearman", "mae", "rmse", "mape", "mse")
+               "cer", "bleu", "rouge", "jaccard", "r2", "pearson", "spearman", "mae", "rmse", "mape", "mse",
+               "score")
+LOSS_WORDS = ("loss", "cross_entropy", "nll", "mse", "rmse", "mae")
 SKIP_WORDS = ("runtime", "per_second", "samples", "steps_per", "epoch", "lr", "learning_rate",
               "grad_norm", "flos", "loss", "time", "gen_len", "step", "per_category")
 
@@ -107,11 +109,17 @@ def pick_columns(cols, heldout_test: bool = False):
         ev = _pick(cols, ("test_loss", "test/loss"), ("test", "loss"), ("step", "train"))
     if ev is None:
         ev = _pick(cols, (), ("eval", "loss"), ("train",))
-    if heldout_test and ev is not None and "test" not in ev.lower():
-        alt = _pick(cols, ("test_loss",), ("test", "loss"), ("step",))
-        ev = ev if alt is None else ev
-    cands = [c for c in cols if any(c.lower().startswith(p) for p in
-             ("val", "eval", "test", "metrics/", "valid"))]
+    held = ("val", "test", "eval")
+    for word in LOSS_WORDS:  # fallbacks: cross_entropy / nll / regression errors, *_step last
+        if train is None:
+            train = _pick(cols, (), (word,), held + ("_step",))
+        if ev is None:
+            ev = next((c for c in cols if word in c.lower() and "_step" not in c.lower()
+                       and any(h in c.lower() for h in ("val", "eval"))), None)
+    if ev is None and heldout_test:
+        ev = _pick(cols, (), ("test", "loss"), ("_step",))
+    cands = [c for c in cols if any(p in c.lower() for p in ("val", "eval", "test", "metrics/"))
+             and "interval" not in c.lower()]
     cands += [c for c in cols if c not in cands]
     metric = None
     for pref in METRIC_PREF:
@@ -157,7 +165,7 @@ def _read_table(path: Path) -> pd.DataFrame:
                     obj = obj[key]
                     if isinstance(obj, list):
                         return pd.json_normalize(obj)
-            lists = {}
+            lists, records = {}, None
             for k, v in obj.items():
                 if isinstance(v, list) and v and not isinstance(v[0], (dict, list)):
                     lists[k] = v
@@ -165,8 +173,10 @@ def _read_table(path: Path) -> pd.DataFrame:
                     for k2, v2 in v.items():
                         if isinstance(v2, list) and v2 and not isinstance(v2[0], (dict, list)):
                             lists[f"{k}.{k2}"] = v2
-                elif isinstance(v, list) and v and isinstance(v[0], dict):
-                    return pd.json_normalize(v)
+                elif isinstance(v, list) and v and isinstance(v[0], dict) and records is None:
+                    records = v
+            if not lists and records is not None:  # only per-epoch records: use them
+                return pd.json_normalize(records)
             n = max((len(v) for v in lists.values()), default=0)
             return pd.DataFrame({k: pd.Series(v) for k, v in lists.items() if len(v) >= n // 2})
         raise ValueError(f"{path}: unexpected JSON top level {type(obj).__name__}")
