@@ -1,0 +1,429 @@
+"""Run-log readers for text formats -> :class:`~overfit_forecast.readers.Curves`.
+
+Hugging Face ``trainer_state.json``, PyTorch Lightning CSVLogger ``metrics.csv``, Keras
+CSVLogger CSV and ``history.history`` dumps (CSV or JSON; dict of lists or list of records),
+our per-epoch ``logs/`` CSV and any per-epoch CSV. TensorBoard and MLflow are in
+:mod:`.stores`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._io import Table, parse_numbers, read_table, read_text
+from ._names import Curves, LogFormatError, MultipleRunsError, canonical, finish, split_metric, warn
+
+_HF_META = ("best_metric", "best_model_checkpoint", "best_global_step", "global_step", "epoch", "max_steps",
+            "num_train_epochs", "train_batch_size", "logging_steps", "eval_steps", "save_steps",
+            "gradient_accumulation_steps", "metric_for_best_model", "greater_is_better")
+
+
+# --------------------------------------------------------------------------------------
+# JSON: Hugging Face, Keras history, records
+# --------------------------------------------------------------------------------------
+
+def load_json(path: Path):
+    """Parsed JSON; :class:`LogFormatError` naming line and column when invalid or truncated."""
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LogFormatError(f"{path}: invalid or truncated JSON at line {exc.lineno}, column {exc.colno}: "
+                             f"{exc.msg}") from None
+    except RecursionError:
+        raise LogFormatError(f"{path}: JSON nested too deeply") from None
+
+
+def _find_trainer_state(path: Path) -> Path:
+    if path.is_file():
+        return path
+    if (path / "trainer_state.json").exists():
+        return path / "trainer_state.json"
+    ckpts = []
+    for d in path.glob("checkpoint-*"):
+        m = re.fullmatch(r"checkpoint-(\d+)", d.name)
+        if m and (d / "trainer_state.json").exists():
+            ckpts.append((int(m.group(1)), d))
+    if not ckpts:
+        raise LogFormatError(f"{path}: no trainer_state.json here or in checkpoint-* subfolders")
+    return max(ckpts)[1] / "trainer_state.json"
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def read_hf_trainer(path: str | os.PathLike) -> Curves:
+    """Hugging Face ``trainer_state.json`` (a file under any name, a checkpoint folder, or the
+    output folder holding ``checkpoint-*``: the newest is read).
+
+    ``log_history`` entries with ``loss`` are train points, ``eval_*`` keys validation points,
+    ``test_*`` keys held-out points; the final summary entry (``train_runtime``) is skipped.
+    HF rounds ``epoch`` to 2 decimals; when ``step / epoch`` is one constant (steps per
+    epoch) within that rounding, epochs are recomputed from steps (``meta["epoch_from_step"]``).
+    ``meta`` keeps ``best_metric``, ``best_model_checkpoint``, ``global_step``,
+    ``num_train_epochs``, ``train_batch_size``, ``logging_steps``, ``eval_steps`` ... and
+    ``step_went_backwards`` when a resumed run appended older steps.
+
+    Raises
+    ------
+    LogFormatError
+        Invalid JSON (line, column), no ``log_history`` list, an entry that is not an object, or
+        a metric that is not a number (``log_history[i].key``).
+    """
+    f = _find_trainer_state(Path(path))
+    state = load_json(f)
+    if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
+        raise LogFormatError(f"{f}: not a trainer_state.json (no 'log_history' list)")
+    hist = [e for e in state["log_history"] if not (isinstance(e, dict) and "train_runtime" in e)]
+    rows = _record_rows(hist, f, "log_history", epoch_default=False)
+    t = pd.DataFrame(rows, columns=["step", "epoch", "split", "metric", "value"])
+    meta = {k: state[k] for k in _HF_META if k in state}
+    t["epoch"] = _hf_exact_epochs(t, meta)
+    return finish(t, "hf_trainer", str(f), meta)
+
+
+def _hf_exact_epochs(t: pd.DataFrame, meta: dict) -> pd.Series:
+    """Epochs recomputed as ``step / steps_per_epoch`` when the logged (2-decimal) epochs agree
+    with one steps-per-epoch constant; the logged epochs otherwise."""
+    st = pd.to_numeric(t["step"], errors="coerce").to_numpy(float)
+    ep = pd.to_numeric(t["epoch"], errors="coerce").to_numpy(float)
+    ok = np.isfinite(st) & np.isfinite(ep) & (ep > 0)
+    if ok.sum() < 2:
+        return t["epoch"]
+    i = np.argmax(np.where(ok, ep, -1))
+    spe = st[i] / ep[i]
+    exact = st / spe
+    if spe > 0 and np.all(np.abs(exact[ok] - ep[ok]) <= 0.006 + 0.005 * ep[ok] / max(ep[i], 1)):
+        meta["epoch_from_step"] = True
+        meta["steps_per_epoch"] = float(spe)
+        return pd.Series(np.where(np.isfinite(st), exact, ep), index=t.index)
+    return t["epoch"]
+
+
+def read_keras_history(path: str | os.PathLike) -> Curves:
+    """A JSON history: Keras ``model.fit(...).history`` dumps (``{"loss": [...], "val_loss":
+    [...]}``, optionally under ``"history"``), dicts of lists written by custom loops
+    (lists of per-epoch dicts such as ``"train_metrics": [{"mae": ...}]`` are flattened to
+    ``train_mae``), or a list of per-epoch/per-step records (``[{"epoch": 1, "loss": ...}]``).
+
+    Value i of a list is epoch i+1 unless an ``epoch``/``epochs`` list of the same length
+    gives the epochs. Scalar keys beside the lists (test accuracy, timestamps, config, phase
+    markers) go to ``meta["scalar_extras"]``.
+
+    Raises
+    ------
+    LogFormatError
+        Invalid JSON (line, column); neither an object nor a list of objects; a non-number in
+        a numeric list (``key[i]``) or record (``[i].key``).
+    """
+    path = Path(path)
+    h = load_json(path)
+    if isinstance(h, list):
+        return _records(h, path)
+    if not isinstance(h, dict):
+        raise LogFormatError(f"{path}: expected a JSON object of per-epoch lists or a list of per-epoch "
+                             f"records, got {type(h).__name__}")
+    if isinstance(h.get("history"), dict):
+        extras = {k: v for k, v in h.items() if k != "history"}
+        h = {**h["history"], **{k: v for k, v in extras.items() if not isinstance(v, list)}}
+    series, extras = _flatten_history(h, path)
+    x = next((np.asarray(series.pop(k), float) for k in ("epoch", "epochs") if k in series), None)
+    rows = []
+    for k, values in series.items():
+        sm = split_metric(k)
+        if sm is None:
+            continue
+        ep = x if x is not None and len(x) == len(values) else np.arange(1, len(values) + 1, dtype=float)
+        rows.append(pd.DataFrame({"step": np.nan, "epoch": ep, "split": sm[0], "metric": sm[1], "value": values}))
+    t = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["step", "epoch", "split", "metric", "value"])
+    meta = {"scalar_extras": extras} if extras else {}
+    return finish(t, "keras_history", str(path), meta)
+
+
+def _flatten_history(h: dict, path: Path) -> tuple[dict, dict]:
+    """``({name: float array}, {scalar key: value})`` of a dict-of-lists history."""
+    series, extras = {}, {}
+    for k, v in h.items():
+        if not isinstance(v, list):
+            extras[k] = v
+        elif v and all(isinstance(e, dict) for e in v):
+            prefix = re.sub(r"_?metrics?$", "", str(k))
+            subkeys = list(dict.fromkeys(sk for e in v for sk in e))
+            for sk in subkeys:
+                series[f"{prefix}_{sk}" if prefix else sk] = _numbers([e.get(sk) for e in v], path, k, sk)
+        elif any(_is_number(e) for e in v) or not v:
+            series[k] = _numbers(v, path, k)
+        else:
+            extras[k] = v  # a list of labels/phases: not a curve
+    return series, extras
+
+
+def _numbers(values: list, path: Path, key: str, sub: str | None = None) -> np.ndarray:
+    out = np.empty(len(values))
+    for i, v in enumerate(values):
+        if v is None:
+            out[i] = np.nan
+        elif _is_number(v):
+            out[i] = v
+        else:
+            try:
+                out[i] = float(v)
+            except (TypeError, ValueError):
+                where = f"{key}[{i}]" + (f".{sub}" if sub else "")
+                raise LogFormatError(f"{path}: {where} is not a number ({v!r})") from None
+    return out
+
+
+def _record_rows(recs: list, path: Path, name: str, epoch_default: bool) -> list[tuple]:
+    """Tidy tuples of a list of metric records (``name[i].key`` in messages). Keys holding a
+    number in some record are metrics; a non-number there is an error. A record's
+    ``phase``/``split``/``mode`` value (``"train"``, ``"val"``) is the split of its
+    unprefixed metrics; without ``epoch`` and ``step``, record i is epoch i+1."""
+    numeric_keys = {k for r in recs if isinstance(r, dict) for k, v in r.items() if _is_number(v)}
+    rows = []
+    for i, r in enumerate(recs):
+        if not isinstance(r, dict):
+            raise LogFormatError(f"{path}: {name}[{i}] is not an object ({type(r).__name__}); expected "
+                                 "records like {\"epoch\": 1, \"loss\": 0.5}")
+        phase = next((r[k] for k in ("phase", "split", "mode") if isinstance(r.get(k), str)), "train")
+        default = _SPLIT_WORDS.get(phase.strip().lower(), "train")
+        step = r.get("step")
+        epoch = r.get("epoch", i + 1 if epoch_default and "step" not in r else None)
+        for k, v in r.items():
+            if k in ("step", "epoch") or k not in numeric_keys:
+                continue
+            sm = split_metric(k, default)
+            if sm is None:
+                continue
+            if v is not None and not _is_number(v):
+                if isinstance(v, (list, dict)):
+                    continue
+                raise LogFormatError(f"{path}: {name}[{i}].{k} is not a number ({v!r})")
+            rows.append((step, epoch, sm[0], sm[1], np.nan if v is None else v))
+    return rows
+
+
+_SPLIT_WORDS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                "eval": "val", "test": "test"}
+
+
+def _records(recs: list, path: Path) -> Curves:
+    """A list of per-epoch or per-step records (``generic_records_json``; also a bare HF
+    ``log_history`` list)."""
+    rows = _record_rows(recs, path, "", epoch_default=True)
+    t = pd.DataFrame(rows, columns=["step", "epoch", "split", "metric", "value"])
+    return finish(t, "keras_history", str(path), {"layout": "records"})
+
+
+# --------------------------------------------------------------------------------------
+# Delimited tables
+# --------------------------------------------------------------------------------------
+
+def split_runs(df: pd.DataFrame, epoch_col: str = "epoch") -> list[pd.DataFrame]:
+    """Split a per-epoch table whose epoch counter restarts (runs appended) into runs."""
+    e = parse_numbers(df[epoch_col])[0]
+    idx = np.flatnonzero(np.isfinite(e))  # rows without an epoch (Lightning's lr rows) are skipped
+    drops = idx[1:][e[idx[1:]] < e[idx[:-1]]]
+    starts = [0] + [int(i) for i in drops]
+    bounds = starts + [len(df)]
+    return [df.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _pick_run(tab: Table, path: Path, run: int | None, meta: dict) -> pd.DataFrame:
+    """One run of a table whose epoch counter restarts: ``run`` (0-based, negative from the
+    end) or, by default, the last one (the newest, as ``CSVLogger(append=True)`` writes),
+    with a :class:`LogFormatWarning` and ``meta["runs_in_file"]``, ``meta["run"]``."""
+    df = tab.frame
+    if "epoch" not in df:
+        return df
+    runs = split_runs(df)
+    if len(runs) == 1:
+        return df
+    lines = [tab.line_of(r.index[0]) for r in runs[1:]]
+    if run is None:
+        run = len(runs) - 1
+        warn(f"{path}: the epoch counter restarts at line(s) {lines}: {len(runs)} runs appended in one "
+             f"file; reading the last one (pick another with run=<0..{len(runs) - 1}>, CLI: --run N)")
+    elif not -len(runs) <= run < len(runs):
+        raise MultipleRunsError(f"{path}: run={run} but the file holds {len(runs)} runs (epoch counter "
+                                f"restarts at line(s) {lines})")
+    meta.update(runs_in_file=len(runs), run=run % len(runs), run_starts_at_lines=lines)
+    return runs[run]
+
+
+def _normalize_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """``Epoch``/``EPOCH`` -> ``epoch``, ``Step``/``global_step`` -> ``step``; a pandas index
+    column (blank or ``Unnamed: 0`` header) becomes ``epoch`` (0-based) when there is none."""
+    ren = {}
+    names = {canonical(c): c for c in df.columns}
+    for want, alts in (("epoch", ("epoch", "epochs", "ep")), ("step", ("step", "global_step", "iteration"))):
+        if want not in df.columns:
+            src = next((names[a] for a in alts if a in names), None)
+            if src is not None:
+                ren[src] = want
+    df = df.rename(columns=ren)
+    idx = next((c for c in df.columns if c == "" or c.startswith("Unnamed: 0")), None)
+    if idx is not None:
+        df = df.rename(columns={idx: "epoch"}) if "epoch" not in df else df.drop(columns=[idx])
+    return df
+
+
+def _wide_to_tidy(tab: Table, df: pd.DataFrame, path: Path, epoch_offset: float,
+                  default_split: str = "train", sparse: bool | None = None, meta: dict | None = None) -> pd.DataFrame:
+    """Melt a wide table of metric columns into tidy rows.
+
+    An empty cell is "not logged at this row" in a sparse table (Lightning; or any table where
+    two metric columns are filled on complementary rows) and NaN otherwise; ``nan`` text is
+    always NaN. Text columns (no number at all) are skipped (``meta["text_columns"]``).
+    Without an ``epoch`` column, row i (0-based) of rows carrying a metric is epoch i+1.
+
+    Raises
+    ------
+    LogFormatError
+        No metric column, or a junk cell in a numeric column (file line and column named).
+    """
+    meta = {} if meta is None else meta
+    cols, vals, empties, texts = [], [], [], []
+    lower = {str(c).lower() for c in df.columns}
+    for c in df.columns:
+        if c in ("epoch", "step") or (c.lower().endswith("_step") and c.lower()[:-5] + "_epoch" in lower):
+            continue  # Lightning logs x_step and x_epoch: the epoch-level one is kept
+        sm = split_metric(c, default_split)
+        if sm is None:
+            continue
+        v, e, junk = parse_numbers(df[c])
+        if junk.any():
+            if junk.sum() > (~e & ~junk).sum():  # mostly text: a label column, not a metric
+                texts.append(c)
+                continue
+            i = int(np.argmax(junk))
+            raise LogFormatError(f"{path}: line {tab.line_of(df.index[i])}, column {c!r}: not a number "
+                                 f"({df[c].iloc[i]!r})")
+        cols.append((c, sm))
+        vals.append(v)
+        empties.append(e)
+    if texts:
+        meta["text_columns"] = texts
+    if not cols:
+        raise LogFormatError(f"{path}: no metric columns among {list(df.columns)} (expected names like "
+                             "loss, val_loss, accuracy, val_accuracy)")
+    V, E = np.column_stack(vals), np.column_stack(empties)
+    if sparse is None:
+        sparse = _complementary(E)
+    keep = ~E if sparse else np.broadcast_to(~E.all(axis=1, keepdims=True), E.shape)
+    step = parse_numbers(df["step"])[0] if "step" in df else np.full(len(df), np.nan)
+    if "epoch" in df:
+        epoch = _epochs_completed(parse_numbers(df["epoch"])[0], step) + epoch_offset - 1.0
+    else:
+        any_row = keep.any(axis=1)
+        epoch = np.where(any_row, np.cumsum(any_row), np.nan).astype(float)
+    r, j = np.nonzero(keep)
+    return pd.DataFrame({"step": step[r], "epoch": epoch[r], "split": [cols[k][1][0] for k in j],
+                         "metric": [cols[k][1][1] for k in j], "value": V[r, j]})
+
+
+def _complementary(E: np.ndarray) -> bool:
+    """True when two columns are each filled on a row where the other is empty (sparse logging)."""
+    filled = ~E
+    for a in range(E.shape[1]):
+        for b in range(a + 1, E.shape[1]):
+            if (filled[:, a] & E[:, b]).any() and (filled[:, b] & E[:, a]).any():
+                return True
+    return False
+
+
+def _epochs_completed(epoch: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Epochs completed (file epoch + 1 at the epoch's last logged step) for a 0-based epoch
+    counter. With steps, rows logged before an epoch's last step (Lightning's per-step rows)
+    get the fraction of that epoch done instead of a whole epoch: ``e + (s - S_{e-1}) /
+    (S_e - S_{e-1})`` with ``S_e`` the last step logged in epoch ``e``."""
+    out = epoch + 1.0
+    ok = np.isfinite(epoch) & np.isfinite(step)
+    if not ok.any():
+        return out
+    last = pd.Series(step[ok]).groupby(epoch[ok]).max()
+    prev = last.shift(1)
+    spe = float(np.nanmedian(np.diff(last.to_numpy()))) if len(last) > 1 else float(last.iloc[0] + 1)
+    e, s = epoch[ok], step[ok]
+    s_last = last.reindex(e).to_numpy()
+    s_prev = prev.reindex(e).to_numpy()
+    s_prev = np.where(np.isfinite(s_prev), s_prev, s_last - spe if spe > 0 else -1.0)
+    span = np.where(s_last - s_prev > 0, s_last - s_prev, np.nan)
+    frac = np.clip((s - s_prev) / span, 0.0, 1.0)
+    mid = s < s_last
+    out[np.flatnonzero(ok)[mid]] = e[mid] + np.nan_to_num(frac[mid])
+    return out
+
+
+def _read_wide(path: str | os.PathLike, fmt: str, run: int | None, epoch_offset: float,
+               sparse: bool | None = None, column_map: dict | None = None, drop=()) -> Curves:
+    path = Path(path)
+    tab = read_table(path)
+    df = tab.frame
+    if column_map:
+        missing = [k for k in column_map if k not in df.columns]
+        if missing:
+            raise LogFormatError(f"{path}: column map names {missing}, not in {list(df.columns)}")
+        df = df.rename(columns=column_map)
+    df = _normalize_columns(df.drop(columns=[c for c in drop if c in df]))
+    meta: dict = {}
+    tab = Table(df, tab.sep, tab.header_line)
+    df = _pick_run(tab, path, run, meta)
+    if "epoch" in df and epoch_offset == 1.0 and fmt != "lightning":
+        e = parse_numbers(df["epoch"])[0]
+        if np.isfinite(e).any() and np.nanmin(e) >= 1 and fmt == "csv":
+            epoch_offset = 0.0  # a generic log counting epochs from 1
+    t = _wide_to_tidy(tab, df, path, epoch_offset, sparse=sparse, meta=meta)
+    if tab.sep != ",":
+        meta["separator"] = tab.sep
+    if tab.header_line > 1:
+        meta["title_lines"] = tab.header_line - 1
+    return finish(t, fmt, str(path), meta)
+
+
+def read_lightning_csv(path: str | os.PathLike, run: int | None = None) -> Curves:
+    """PyTorch Lightning CSVLogger ``metrics.csv``: sparse rows with ``epoch`` (0-based),
+    ``step`` (optional) and metric columns (``train_loss_step``, ``train_loss_epoch``,
+    ``val_loss``, ...). Empty cells are "not logged here". ``epoch`` counts epochs completed:
+    +1 at an epoch's last logged step, a fraction before it (per-step rows)."""
+    return _read_wide(path, "lightning", run, 1.0, sparse=True)
+
+
+def read_keras_csv(path: str | os.PathLike, run: int | None = None) -> Curves:
+    """Keras CSVLogger (and pandas dumps of ``history.history``): one row per epoch,
+    ``epoch`` 0-based (here +1 = epochs completed) or a pandas index column; ``loss``,
+    ``accuracy``, ``val_loss``, ... Unprefixed names are train."""
+    return _read_wide(path, "keras_csv", run, 1.0)
+
+
+def read_ours(path: str | os.PathLike, run: int | None = None) -> Curves:
+    """Our per-epoch log (``logs/<dataset>/<run_id>.csv``): ``epoch`` (0 = before training),
+    ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc``. The run's ``.json`` beside it,
+    if present, goes into ``meta``."""
+    path = Path(path)
+    c = _read_wide(path, "overfit_forecast", run, 0.0, sparse=False, drop=("gap", "lr", "seconds"))
+    side = path.with_suffix(".json")
+    if side.exists():
+        try:
+            c.meta.update(json.loads(side.read_text()))
+        except (json.JSONDecodeError, OSError, UnicodeDecodeError):
+            pass
+    return c
+
+
+def read_generic_csv(path: str | os.PathLike, column_map: dict | None = None, run: int | None = None) -> Curves:
+    """Any per-epoch (or per-step) table: optional ``epoch``/``step`` columns (any case; a
+    pandas index column counts as a 0-based epoch) plus metric columns named like
+    ``val_loss``, ``Validation Loss``, ``ValLoss``; ``column_map`` renames columns first
+    (``{"my_col": "val_loss"}``). An ``epoch`` counter starting at 0 is 0-based (+1 =
+    completed); one starting at 1 is taken as epochs completed; without one, row i is epoch
+    i+1. Separator and title lines are sniffed."""
+    path = Path(path)
+    return _read_wide(path, "csv", run, 1.0, column_map=column_map)
