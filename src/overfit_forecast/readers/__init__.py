@@ -23,8 +23,8 @@ from pathlib import Path
 from ._io import detect_format, parse_numbers, read_table, read_text, sniff
 from ._names import (TIDY_COLUMNS, Curves, LogFormatError, LogFormatWarning, MultipleRunsError, canonical,
                      split_metric)
-from .runs import (read_generic_csv, read_hf_trainer, read_keras_csv, read_keras_history, read_lightning_csv,
-                   read_ours, split_runs)
+from .jsonlogs import read_hf_trainer, read_keras_history
+from .runs import read_generic_csv, read_keras_csv, read_lightning_csv, read_ours, split_runs
 from .stores import read_mlflow, read_tensorboard
 from .sweeps import SweepInputError, SweepInputWarning, detect_sweep_format, read_sweep
 

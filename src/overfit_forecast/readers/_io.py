@@ -197,12 +197,12 @@ def detect_format(path: str | Path) -> str:
     sep, skip = sniff(text)
     lines = text.splitlines()
     header = lines[skip] if skip < len(lines) else ""
-    cols = [c.strip().strip('"').lower() for c in next(csv.reader([header], delimiter=sep), [])]
+    cols = [c.strip().strip('"') for c in next(csv.reader([header], delimiter=sep), [])]
     if {"epoch", "train_loss", "val_loss", "train_acc", "val_acc", "gap"} <= set(cols):
         return "overfit_forecast"
     if "epoch" in cols and "step" in cols:
         return "lightning"
-    if cols and cols[0] == "epoch":
+    if cols and cols[0] == "epoch":  # CSVLogger writes exactly this, 0-based; "Epoch" tables are generic
         return "keras_csv"
     return "csv"
 
