@@ -17,6 +17,7 @@ trial id, every trial completed, ...).
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -234,7 +235,8 @@ def assemble(df: pd.DataFrame, source: str, params: list[str] | None = None, dir
     out = out.reset_index(drop=True)
     out.attrs.update(hyperparameters=list(hparams), source=_display_path(source), curves=trial_curves,
                      objective=obj, roles=roles, assumptions=assumptions, other_metrics=list(other))
-    if not (roles.keys() & {"train_loss", "val_loss", "train_acc", "val_acc", "objective"}) and not other:
+    if not (roles.keys() & {"train_loss", "val_loss", "train_acc", "val_acc", "objective"}) and not other \
+            and not trial_curves:
         raise SweepInputError(
             f"{source}: no metric column found among {list(df.columns)}; expected names like val_loss, "
             "val_acc, accuracy, loss, f1, rmse, score or Optuna's value. Map one with --column-map OLD=val_acc.")
@@ -289,8 +291,10 @@ def _list_curves(rest, ccols, ids, out, roles) -> dict:
     canon = {("train", "loss"): "train_loss", ("val", "loss"): "val_loss", ("train", "accuracy"): "train_acc",
              ("val", "accuracy"): "val_acc", ("test", "loss"): "val_loss", ("test", "accuracy"): "val_acc"}
     curves: dict = {}
-    for c, key in ccols.items():
-        name = canon.get(key, f"{key[0]}_{key[1]}")
+    for c, (split, metric) in ccols.items():
+        metric = re.sub(r"_(history|hist|curve|curves|list|values|per_epoch|log|series|trace)$", "", metric)
+        metric = {"losses": "loss", "accs": "accuracy", "accuracies": "accuracy", "acc": "accuracy"}.get(metric, metric)
+        name = canon.get((split, metric), f"{split}_{metric}")
         roles.setdefault(f"curve:{name}", c)
         for i, (tid, cell) in enumerate(zip(ids, rest[c])):
             vals = parse(cell) if cell else None
