@@ -276,7 +276,7 @@ def test_direction_argument_and_cli(tmp_path, capsys):
         read_sweep(p, direction="up")
     out = tmp_path / "r.md"
     assert cli(["inspect", str(p), "--out", str(out), "--direction", "maximize"]) == 0
-    assert "- Objective: `objective`, maximize (given); best trial 1 (0.9)." in out.read_text()
+    assert "- Objective: `Value`, maximize (given); best trial 1 (0.9)." in out.read_text()
     assert "no status column" in capsys.readouterr().err
 
 

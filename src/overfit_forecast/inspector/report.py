@@ -45,7 +45,9 @@ def build_report(df: pd.DataFrame, flags: pd.DataFrame, patterns: pd.DataFrame,
             recs.append(r)
     findings = _sweep_findings(flags)
     recs = [f["recommendation"] for f in findings] + recs
-    if not recs and len(flags):
+    if not recs and len(out_patterns):
+        recs.append("No rule-based recommendation fits the patterns above; inspect their example trials.")
+    elif not recs and len(flags):
         recs.append("No hyperparameter range stands out significantly; inspect the flagged trials one by one.")
     return {
         "overview": {
@@ -85,6 +87,7 @@ def _objective_summary(df: pd.DataFrame) -> dict:
     obj = {k: v for k, v in df.attrs.get("objective", {}).items() if k != "values"}
     if not obj.get("column") or "objective" not in df:
         return obj
+    obj["file_column"] = df.attrs.get("roles", {}).get("objective", obj["column"])
     v = df["objective"].where(df["status"].eq("completed"))
     v = v[np.isfinite(v)]
     if len(v) and obj.get("direction") in ("minimize", "maximize"):
@@ -108,7 +111,8 @@ def report_markdown(report: dict) -> str:
     ob = o.get("objective") or {}
     if ob.get("column"):
         best = (f"; best trial {ob['best_trial_id']} ({ob['best_value']:.4g})" if "best_trial_id" in ob else "")
-        lines.append(f"- Objective: `{ob['column']}`, {ob['direction']} ({ob['direction_from']}){best}.")
+        lines.append(f"- Objective: `{ob.get('file_column', ob['column'])}`, {ob['direction']} "
+                     f"({ob['direction_from']}){best}.")
     lines += [f"- Assumed: {a}." for a in o.get("assumptions", [])]
     for f in report.get("sweep_findings", []):
         lines += ["", f"**Whole sweep: {f['issue']}.** {f['explanation']} {f['evidence']}."]

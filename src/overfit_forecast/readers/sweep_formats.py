@@ -26,9 +26,6 @@ def _optuna(df: pd.DataFrame):
             params.append(ren[c])
         elif c.startswith("user_attrs_"):
             ren[c] = c.removeprefix("user_attrs_")
-    objective = next((c for c in ("value", "values_0") if c in df), None)
-    if objective:
-        ren[objective] = "objective"
     drop = [c for c in df.columns if c.startswith("system_attrs_") or c in ("datetime_start", "datetime_complete")]
     # a hand-made table with Optuna's number/value but bare parameter names: classify by name
     return df.drop(columns=drop).rename(columns=ren), {"params": params or None}

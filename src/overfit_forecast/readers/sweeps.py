@@ -177,9 +177,10 @@ def assemble(df: pd.DataFrame, source: str, params: list[str] | None = None, dir
     """Normalize a sweep table whose columns carry role names where known (see
     :func:`read_sweep`). ``params`` restricts hyperparameters to those columns."""
     df, expanded = expand_dict_columns(df)
-    obj = find_column(df.columns, ("objective", "value", "objective_value", "values_0"))
-    if obj is not None and "objective" not in df:
-        df = df.rename(columns={obj: "objective"})
+    obj_src = "objective" if "objective" in df else \
+        find_column(df.columns, ("value", "objective_value", "values_0", "values"))
+    if obj_src is not None:
+        df = df.rename(columns={obj_src: "objective"})
     if params is not None:
         params = list(params) + expanded
     assumptions: list[str] = []
@@ -226,6 +227,8 @@ def assemble(df: pd.DataFrame, source: str, params: list[str] | None = None, dir
     other = {c: _to_float(rest[c], c, source) for c in mcols}
     obj = _objective(rest, out, mcols, roles, source, direction, assumptions)
     out["objective"] = obj.pop("values")
+    if obj_src is not None:
+        roles["objective"] = obj_src
     for c, v in other.items():
         out[c] = v
     trial_curves = dict(curves or {})
