@@ -171,6 +171,15 @@ def test_semicolons_title_line_and_pandas_index(tmp_path):
     assert curve(read_curves(q), "val", "loss") == ([1.0, 2.0], [0.5, 0.45])  # pandas index: 0-based
 
 
+def test_config_and_label_columns_are_not_curves(tmp_path):
+    p = tmp_path / "metrics.csv"
+    p.write_text("model,neurons,dropout_on,epoch,train_loss,val_loss,lr\n"
+                 "gru,8,True,0,0.9,1.0,0.01\ngru,8,True,1,0.8,0.9,0.01\ngru,8,True,2,0.7,0.85,0.01\n")
+    c = read_curves(p)
+    assert c.metrics("train") == ["loss"] and c.metrics("val") == ["loss"]
+    assert c.meta["constant_columns"] == {"neurons": 8.0} and c.meta["text_columns"] == ["model", "dropout_on"]
+
+
 def test_tensorboard_written_by_torch(tmp_path):
     from torch.utils.tensorboard import SummaryWriter
     w = SummaryWriter(str(tmp_path / "tb"))
@@ -190,6 +199,21 @@ def test_tensorboard_written_by_torch(tmp_path):
     renamed = tmp_path / "run.bin"
     renamed.write_bytes(event.read_bytes())
     assert detect_format(renamed) == "tensorboard"  # by content
+
+
+def test_tensorboard_keras_train_and_validation_folders(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+    for sub, off in (("train", 0.0), ("validation", 0.1)):
+        w = SummaryWriter(str(tmp_path / "logs" / sub))
+        for e in range(4):
+            w.add_scalar("epoch_loss", 1.0 / (e + 1) + off, e)
+            w.add_scalar("epoch_accuracy", 0.5 + e / 10 - off, e)
+        w.close()
+    c = read_curves(tmp_path / "logs")
+    assert c.metrics("train") == c.metrics("val") == ["accuracy", "loss"]
+    v = c.series("val", "loss")
+    assert v.epoch.tolist() == [1.0, 2.0, 3.0, 4.0]
+    np.testing.assert_allclose(v.value, [1.1, 0.6, 1 / 3 + 0.1, 0.35], rtol=1e-6)
 
 
 def test_mlflow_local_store(tmp_path, monkeypatch):

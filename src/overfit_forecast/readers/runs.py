@@ -79,7 +79,8 @@ def _wide_to_tidy(tab: Table, df: pd.DataFrame, path: Path, epoch_offset: float,
     An empty cell is "not logged at this row" in a sparse table (Lightning; or any table where
     two metric columns are filled on complementary rows) and NaN otherwise; ``nan`` text is
     always NaN. Text columns not named like a metric (``model``, ``asset``) are skipped
-    (``meta["text_columns"]``).
+    (``meta["text_columns"]``), and so are columns not named like a metric whose value is the
+    same on every row (configuration repeated per epoch: ``meta["constant_columns"]``).
     Without an ``epoch`` column, row i (0-based) of rows carrying a metric is epoch i+1.
 
     Raises
@@ -88,7 +89,7 @@ def _wide_to_tidy(tab: Table, df: pd.DataFrame, path: Path, epoch_offset: float,
         No metric column, or a junk cell in a numeric column (file line and column named).
     """
     meta = {} if meta is None else meta
-    cols, vals, empties, texts = [], [], [], []
+    cols, vals, empties, texts, consts = [], [], [], [], {}
     lower = {str(c).lower() for c in df.columns}
     for c in df.columns:
         if c in ("epoch", "step") or (c.lower().endswith("_step") and c.lower()[:-5] + "_epoch" in lower):
@@ -104,11 +105,18 @@ def _wide_to_tidy(tab: Table, df: pd.DataFrame, path: Path, epoch_offset: float,
             i = int(np.argmax(junk))
             raise LogFormatError(f"{path}: line {tab.line_of(df.index[i])}, column {c!r}: not a number "
                                  f"({df[c].iloc[i]!r})")
+        fin = v[~e]
+        if direction_of(c) is None and len(fin) >= 3 and np.isfinite(fin).all() and (fin == fin[0]).all() \
+                and e.sum() == 0:
+            consts[c] = float(fin[0])  # a configuration value repeated on every row, not a curve
+            continue
         cols.append((c, sm))
         vals.append(v)
         empties.append(e)
     if texts:
         meta["text_columns"] = texts
+    if consts:
+        meta["constant_columns"] = consts
     if not cols:
         raise LogFormatError(f"{path}: no metric columns among {list(df.columns)} (expected names like "
                              "loss, val_loss, accuracy, val_accuracy)")

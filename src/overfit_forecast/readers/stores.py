@@ -17,7 +17,15 @@ from ._names import _SPLITS, TIDY_COLUMNS, Curves, LogFormatError, finish, split
 def read_tensorboard(path: str | os.PathLike) -> Curves:
     """TensorBoard event files (a file or a folder, searched recursively) through tbparse.
     Scalar tags are canonicalized (``train/loss``, ``eval/loss``, ``Loss/val``, ...); a
-    ``*/epoch`` tag, when logged (Hugging Face does), gives each step its epoch."""
+    ``*/epoch`` tag, when logged (Hugging Face does), gives each step its epoch. A Keras run
+    (``train/`` and ``validation/`` sub-folders, tags ``epoch_loss``...) takes its split from
+    the sub-folder and its epoch from the step (0-based epoch).
+
+    Raises
+    ------
+    LogFormatError
+        tbparse missing, unreadable events, or no scalar training/validation summary.
+    """
     path = Path(path)
     try:
         from tbparse import SummaryReader
@@ -43,7 +51,9 @@ def read_tensorboard(path: str | os.PathLike) -> Curves:
         sm = split_metric(name)
         if sm is None or tag in epoch_tags:
             continue
-        rows.append(dict(step=step, epoch=step_to_epoch.get(step, np.nan), split=sm[0], metric=sm[1], value=value))
+        # Keras writes epoch-level scalars as epoch_<metric> with the 0-based epoch as step
+        epoch = step + 1.0 if tag.startswith("epoch_") and not step_to_epoch else step_to_epoch.get(step, np.nan)
+        rows.append(dict(step=step, epoch=epoch, split=sm[0], metric=sm[1], value=value))
     return finish(pd.DataFrame(rows, columns=TIDY_COLUMNS), "tensorboard", str(path))
 
 
