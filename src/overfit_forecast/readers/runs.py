@@ -81,7 +81,8 @@ def _wide_to_tidy(tab: Table, df: pd.DataFrame, path: Path, epoch_offset: float,
     always NaN. Text columns not named like a metric (``model``, ``asset``) are skipped
     (``meta["text_columns"]``), and so are columns not named like a metric whose value is the
     same on every row (configuration repeated per epoch: ``meta["constant_columns"]``).
-    Without an ``epoch`` column, row i (0-based) of rows carrying a metric is epoch i+1.
+    Without an ``epoch`` or ``step`` column, row i (0-based) of rows carrying a metric is
+    epoch i+1; with only ``step``, epochs are unknown (NaN).
 
     Raises
     ------
@@ -127,6 +128,8 @@ def _wide_to_tidy(tab: Table, df: pd.DataFrame, path: Path, epoch_offset: float,
     step = parse_numbers(df["step"])[0] if "step" in df else np.full(len(df), np.nan)
     if "epoch" in df:
         epoch = _epochs_completed(parse_numbers(df["epoch"])[0], step) + epoch_offset - 1.0
+    elif "step" in df:
+        epoch = np.full(len(df), np.nan)  # per-step log: epochs unknown
     else:
         any_row = keep.any(axis=1)
         epoch = np.where(any_row, np.cumsum(any_row), np.nan).astype(float)
