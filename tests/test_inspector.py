@@ -358,3 +358,28 @@ def test_inspector_import_is_light():
             "print(sorted(m for m in ('torch', 'sklearn', 'scipy', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(acc=st.lists(st.floats(0, 1), min_size=3, max_size=15), sep=st.sampled_from([",", ";", "\t"]),
+       with_id=st.booleans(), with_status=st.booleans(), optuna=st.booleans())
+def test_sweep_tables_round_trip(tmp_path, acc, sep, with_id, with_status, optuna):
+    n = len(acc)
+    lr = [10.0 ** -(i % 5) for i in range(n)]
+    if optuna:
+        cols = {"number": range(n), "value": acc, "params_lr": lr, "user_attrs_val_acc": acc,
+                "state": ["COMPLETE"] * n}
+    else:
+        cols = {**({"trial": [f"t{i}" for i in range(n)]} if with_id else {}), "learning_rate": lr,
+                **({"status": ["finished"] * n} if with_status else {}), "val_accuracy": acc}
+    p = tmp_path / "s.csv"
+    pd.DataFrame(cols).to_csv(p, index=False, sep=sep)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = read_sweep(p)
+    np.testing.assert_array_equal(df.val_acc.to_numpy(), np.asarray(acc, float))
+    assert (df.status == "completed").all() and df.trial_id.is_unique
+    assert df.attrs["hyperparameters"] == (["lr"] if optuna else ["learning_rate"])
+    assert df.attrs["objective"]["direction"] == "maximize"
+    if not optuna and not with_id:
+        assert df.trial_id.tolist() == [str(i) for i in range(n)]
