@@ -394,3 +394,12 @@ def test_arbitrary_bytes_read_or_raise_our_error(tmp_path, data, name):
         assert str(p) in str(exc)
     else:
         assert not c.table.empty and set(c.table.split) <= {"train", "val"}
+
+
+def test_epoch_counters_from_zero_and_from_one(tmp_path):
+    p = tmp_path / "a.csv"
+    p.write_text("epoch,loss,val_loss\n0,1.0,1.1\n1,0.9,1.0\n")
+    assert read_curves(p).series("val", "loss").epoch.tolist() == [1.0, 2.0]  # CSVLogger: 0-based
+    p.write_text("epoch,loss,val_loss\n1,1.0,1.1\n2,0.9,1.0\n")
+    c = read_curves(p)
+    assert c.series("val", "loss").epoch.tolist() == [1.0, 2.0] and c.meta["epoch_base"] == 1

@@ -187,8 +187,12 @@ def _read_wide(path: str | os.PathLike, fmt: str, run: int | None, epoch_offset:
     df = _pick_run(tab, path, run, meta)
     if "epoch" in df and epoch_offset == 1.0 and fmt != "lightning":
         e = parse_numbers(df["epoch"])[0]
-        if np.isfinite(e).any() and np.nanmin(e) >= 1 and fmt == "csv":
-            epoch_offset = 0.0  # a generic log counting epochs from 1
+        e = e[np.isfinite(e)]
+        # CSVLogger counts from 0; a log whose first epoch is 1 counts epochs completed (custom
+        # loops); a generic log starting higher (a resumed run) is taken as epochs completed too
+        if len(e) and (e[0] == 1 or (fmt == "csv" and e.min() >= 1)):
+            epoch_offset = 0.0
+            meta["epoch_base"] = 1
     t = _wide_to_tidy(tab, df, path, epoch_offset, sparse=sparse, meta=meta)
     if tab.sep != ",":
         meta["separator"] = tab.sep
@@ -208,7 +212,8 @@ def read_lightning_csv(path: str | os.PathLike, run: int | None = None) -> Curve
 def read_keras_csv(path: str | os.PathLike, run: int | None = None) -> Curves:
     """Keras CSVLogger (and pandas dumps of ``history.history``): one row per epoch,
     ``epoch`` 0-based (here +1 = epochs completed) or a pandas index column; ``loss``,
-    ``accuracy``, ``val_loss``, ... Unprefixed names are train."""
+    ``accuracy``, ``val_loss``, ... Unprefixed names are train. A file whose first epoch is 1
+    was written by a custom loop counting from 1: taken as is (``meta["epoch_base"] = 1``)."""
     return _read_wide(path, "keras_csv", run, 1.0)
 
 
