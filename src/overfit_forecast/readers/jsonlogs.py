@@ -20,8 +20,6 @@ _HF_META = ("best_metric", "best_model_checkpoint", "best_global_step", "global_
             "gradient_accumulation_steps", "metric_for_best_model", "greater_is_better")
 
 
-# --------------------------------------------------------------------------------------
-
 def load_json(path: Path):
     """Parsed JSON; :class:`LogFormatError` naming line and column when invalid or truncated."""
     text = read_text(path)

@@ -50,8 +50,9 @@ def _warn(msg: str) -> None:
     warnings.warn(msg, SweepInputWarning, stacklevel=4)
 
 
-def detect_sweep_format(columns: list[str]) -> str:
-    """Guess the export format from column names."""
+def detect_sweep_format(columns: list[str], path=None) -> str:
+    """Guess the export format from column names (``path`` is accepted for compatibility and
+    not used): ``overfit_forecast``, ``optuna``, ``mlflow``, ``wandb`` or ``generic``."""
     cols = set(columns)
     if {"run_id", "group_id", "epochs_done"} <= cols:
         return "overfit_forecast"
