@@ -403,3 +403,30 @@ def test_epoch_counters_from_zero_and_from_one(tmp_path):
     p.write_text("epoch,loss,val_loss\n1,1.0,1.1\n2,0.9,1.0\n")
     c = read_curves(p)
     assert c.series("val", "loss").epoch.tolist() == [1.0, 2.0] and c.meta["epoch_base"] == 1
+
+
+SEEDS = [b"epoch,step,train_loss,val_loss\n0,1,0.5,\n0,1,,0.4\n1,3,0.4,\n1,3,,0.3\n",
+         b'{"loss": [1, 2], "val_loss": [1, 2], "test_acc": 0.5}',
+         b'{"log_history": [{"loss": 1, "step": 1, "epoch": 0.5}, {"eval_loss": 1, "step": 2, "epoch": 1.0}]}',
+         b"Title\nEpoch;Training Loss;Validation Loss\n1;0.5;0.6\n2;0.4;nan\n",
+         b'[{"epoch": 1, "loss": 1.0, "phase": "train"}, {"epoch": 1, "loss": 2.0, "phase": "val"}]']
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.sampled_from(SEEDS), edits=st.lists(st.tuples(st.integers(0, 120), st.binary(max_size=4)), max_size=3),
+       name=st.sampled_from(["a.csv", "b.json"]))
+def test_mutated_valid_logs_read_or_raise_our_error(tmp_path, seed, edits, name):
+    data = bytearray(seed)
+    for pos, new in edits:
+        pos = min(pos, len(data))
+        data[pos:pos + len(new)] = new
+    p = tmp_path / name
+    p.write_bytes(bytes(data))
+    try:
+        with __import__("warnings").catch_warnings():
+            __import__("warnings").simplefilter("ignore")
+            c = read_curves(p)
+    except LogFormatError as exc:
+        assert str(p) in str(exc)
+    else:
+        assert set(c.table.split) <= {"train", "val"} and len(c.table)

@@ -67,8 +67,8 @@ def sniff(text: str) -> tuple[str, int]:
 
     The separator is what :class:`csv.Sniffer` finds among ``, ; tab |`` on the first lines,
     falling back to the candidate that splits the lines most consistently. Title lines are
-    leading lines (or ``#`` comments) whose field count differs from the table's: the header
-    is the first line with the modal field count of the lines after it.
+    leading lines (or ``#`` comments) with fewer fields than the table: the header is the first
+    line with at least the modal field count of the lines after it.
     """
     lines = text[:65536].splitlines()[:60]
     sample = "\n".join(lines)
@@ -87,7 +87,7 @@ def sniff(text: str) -> tuple[str, int]:
     body = [f for f in fields[1:] if f] or [fields[0]]
     mode = max(set(body), key=body.count)
     for i, (ln, f) in enumerate(zip(lines, fields)):
-        if f == mode and not ln.lstrip().startswith("#"):
+        if f >= mode and not ln.lstrip().startswith("#"):
             return sep, i
     return sep, 0
 

@@ -153,8 +153,8 @@ def _classify(df: pd.DataFrame, params: list[str] | None):
             if len(cells) and all(parse_list_cell(x) is not None for x in cells.head(20)):
                 curves[c] = role[:2]
                 continue
-            if numeric_share(df[c]) >= 0.5:
-                metrics[c] = role
+            if numeric_share(df[c]) >= 0.5 or not len(cells) or c in METRICS:
+                metrics[c] = role  # an all-empty metric column is still a metric (all NaN)
                 continue
         if params is not None:
             continue
