@@ -2,6 +2,7 @@ import json
 import math
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -423,8 +424,8 @@ def test_mutated_valid_logs_read_or_raise_our_error(tmp_path, seed, edits, name)
     p = tmp_path / name
     p.write_bytes(bytes(data))
     try:
-        with __import__("warnings").catch_warnings():
-            __import__("warnings").simplefilter("ignore")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             c = read_curves(p)
     except LogFormatError as exc:
         assert str(p) in str(exc)
