@@ -4,7 +4,10 @@ Usage: ``python benchmarks/public_logs_read.py [--root ../shared/data/public_log
 Runs (hf, lightning, keras, tensorboard) go through :func:`overfit_forecast.readers.read_curves`
 (and :func:`overfit_forecast.diagnosis.diagnose` with ``--diagnose``), sweeps through
 :func:`overfit_forecast.inspector.inspect_sweep`. Prints, per kind: files, read, refused
-(our error with a message), tracebacks (any other exception), and the slowest file.
+(our error with a message), tracebacks (any other exception), ``eval_ok`` (runs whose longest
+evaluation series has as many points as INDEX.csv's ``n_eval_points`` and whose last
+evaluation value is finite; Lightning's index also counts per-batch validation rows, so
+there only the finite last value is checked) and the slowest file.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ def main(argv=None) -> int:
                     c = read_curves(path)
                     if a.diagnose:
                         diagnose(c)
+                    counts[r["kind"]]["eval_ok"] += _eval_ok(c, r)
             outcome = "read"
         except ours as exc:
             outcome = "refused"
@@ -62,15 +66,29 @@ def main(argv=None) -> int:
         if dt > slowest.get(r["kind"], (0, ""))[0]:
             slowest[r["kind"]] = (dt, r["local_path"])
     total = Counter()
-    print(f"{'kind':<12}{'files':>6}{'read':>6}{'refused':>8}{'traceback':>10}  slowest")
+    print(f"{'kind':<12}{'files':>6}{'read':>6}{'refused':>8}{'traceback':>10}{'eval_ok':>8}  slowest")
     for kind in sorted(counts):
         c = counts[kind]
         total.update(c)
-        n = sum(c.values())
-        print(f"{kind:<12}{n:>6}{c['read']:>6}{c['refused']:>8}{c['traceback']:>10}  "
+        n = c["read"] + c["refused"] + c["traceback"]
+        ok = "-" if kind == "sweeps" else c["eval_ok"]
+        print(f"{kind:<12}{n:>6}{c['read']:>6}{c['refused']:>8}{c['traceback']:>10}{ok:>8}  "
               f"{slowest[kind][0]:.2f} s {slowest[kind][1]}")
-    print(f"{'total':<12}{sum(total.values()):>6}{total['read']:>6}{total['refused']:>8}{total['traceback']:>10}")
+    n = total["read"] + total["refused"] + total["traceback"]
+    print(f"{'total':<12}{n:>6}{total['read']:>6}{total['refused']:>8}{total['traceback']:>10}{total['eval_ok']:>8}")
     return 0
+
+
+def _eval_ok(c, row) -> int:
+    import numpy as np
+
+    val = c.table[c.table.split == "val"]
+    if val.empty:
+        return 0
+    last_ok = all(np.isfinite(c.series("val", m).value.iloc[-1]) for m in c.metrics("val"))
+    if row["kind"] == "lightning":
+        return int(last_ok)
+    return int(last_ok and val.groupby("metric").size().max() == int(row["n_eval_points"]))
 
 
 if __name__ == "__main__":
