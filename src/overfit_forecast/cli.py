@@ -89,11 +89,17 @@ def main(argv=None) -> int:
 
 
 def _run_log_command(a) -> int:
+    # diagnose imports neither pandas, scipy, torch, scikit-learn nor (without --plot) matplotlib;
+    # the forecast (predict) needs the meta-model's libraries and is imported only for it
     from .diagnosis import DiagnosisError, diagnose, diagnosis_markdown, plot_diagnosis
-    from .runlog import write_json
-    from .forecast import ForecastRefused, forecast
     from .readers import LogFormatError, read_curves
-    from .runlog import atomic_write_text
+    from .runlog import atomic_write_text, write_json
+
+    refused: tuple = (LogFormatError, DiagnosisError)
+    if a.command == "predict":
+        from .forecast import ForecastRefused, forecast
+
+        refused += (ForecastRefused,)
 
     try:
         mapping = dict(item.split("=", 1) for item in a.column_map) or None
@@ -119,7 +125,7 @@ def _run_log_command(a) -> int:
                     f"importance {drv['importance']:.2f}"
                 print(f"  {drv['feature']:<18} = {drv['value']:.4g}  ({extra})")
             print(f"note: {result['caveat']}")
-    except (LogFormatError, DiagnosisError, ForecastRefused) as exc:
+    except refused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:

@@ -26,7 +26,6 @@ from ._names import (TIDY_COLUMNS, Curves, LogFormatError, LogFormatWarning, Mul
 from .jsonlogs import read_hf_trainer, read_keras_history
 from .runs import read_generic_csv, read_keras_csv, read_lightning_csv, read_ours, split_runs
 from .stores import read_mlflow, read_tensorboard
-from .sweeps import SweepInputError, SweepInputWarning, detect_sweep_format, read_sweep
 
 FORMATS = ("auto", "hf_trainer", "lightning", "keras_csv", "keras_history", "tensorboard",
            "mlflow", "overfit_forecast", "csv")
@@ -36,6 +35,19 @@ __all__ = ["FORMATS", "TIDY_COLUMNS", "Curves", "LogFormatError", "LogFormatWarn
            "parse_numbers", "read_curves", "read_generic_csv", "read_hf_trainer", "read_keras_csv",
            "read_keras_history", "read_lightning_csv", "read_mlflow", "read_ours", "read_sweep",
            "read_table", "read_tensorboard", "read_text", "sniff", "split_metric", "split_runs"]
+
+
+_SWEEP_NAMES = ("SweepInputError", "SweepInputWarning", "detect_sweep_format", "read_sweep")
+
+
+def __getattr__(name: str):
+    """The sweep readers (:mod:`.sweeps`, pandas-based) are imported on first use, so that
+    reading a run log imports no pandas."""
+    if name in _SWEEP_NAMES:
+        from . import sweeps
+
+        return getattr(sweeps, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_curves(path: str | os.PathLike, format: str = "auto", column_map: dict | None = None,
