@@ -105,15 +105,16 @@ def up_successive_strips(val_loss, k: int = 5) -> int:
 
 def least_squares_slope(y, x=None) -> float:
     """Slope of the ordinary least-squares line through ``(x, y)`` (``x`` = 0, 1, ... by
-    default), via :func:`scipy.stats.linregress`. NaN if fewer than 2 finite points."""
-    from scipy.stats import linregress
-
+    default): ``cov(x, y) / var(x)`` over the finite pairs (the same value as
+    :func:`scipy.stats.linregress`, without importing scipy.stats). NaN if fewer than 2
+    finite points or ``x`` constant."""
     y = _as_float(y, "y")
     x = np.arange(y.size, dtype=float) if x is None else _as_float(x, "x")
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.sum() < 2 or np.ptp(x[ok]) == 0:
         return float("nan")
-    return float(linregress(x[ok], y[ok]).slope)
+    xc = x[ok] - x[ok].mean()
+    return float(np.dot(xc, y[ok] - y[ok].mean()) / np.dot(xc, xc))
 
 
 def improved(current: float, best: float, mode: str = "min", min_delta: float = 0.0) -> bool:
@@ -190,3 +191,247 @@ def early_stopping(values, *, mode: str = "min", min_delta: float = 0.0, patienc
             break
     kept = best_i if (restore_best and best_i is not None) else stop
     return dict(stopped=stopped, stop_index=stop, best_index=best_i, kept_index=kept, wait=wait)
+
+
+# --------------------------------------------------------------------------------------
+# Curve predicates used by the run diagnosis (overfit_forecast.diagnosis). One definition
+# each; every "material" change is judged against the evaluation noise below.
+# --------------------------------------------------------------------------------------
+
+def _finite(values, name: str = "values") -> np.ndarray:
+    v = _as_float(values, name)
+    return v[np.isfinite(v)]
+
+
+def evaluation_noise(values) -> float:
+    """Noise scale of a curve: the median absolute change between successive finite values.
+
+    The scale the labelling protocol of ``benchmarks/real_logs/PROTOCOL.md`` and the
+    diagnosis use to call a change "material" (several times this). On a smooth monotone
+    curve it is the typical step of the trend, so a change of several times it needs several
+    evaluations of the same direction. Units: those of ``values``.
+
+    Returns NaN with fewer than 2 finite values. Raises ValueError if not 1-D."""
+    v = _finite(values)
+    return float(np.median(np.abs(np.diff(v)))) if v.size >= 2 else float("nan")
+
+
+def robust_level(values, which: str = "start", n: int = 3) -> float:
+    """Median of the first (``which="start"``) or last (``"end"``) ``n`` finite values: a level
+    that one noisy point cannot move. NaN for an empty curve. ValueError: bad ``which``/``n``."""
+    if which not in ("start", "end") or n < 1:
+        raise ValueError(f"need which in ('start', 'end') and n >= 1, got {which!r}, {n}")
+    v = _finite(values)
+    if v.size == 0:
+        return float("nan")
+    return float(np.median(v[:n] if which == "start" else v[-n:]))
+
+
+def material_rise(values, k: float = 3.0, rel_floor: float = 0.01, min_after: int = 2) -> dict:
+    """Whether a curve (lower is better, e.g. validation loss) rises materially above its
+    minimum and stays there to the end.
+
+    Material: the mean of the last ``min_after`` evaluations lies more than
+    ``threshold = max(k * evaluation_noise, rel_floor * |minimum|)`` above the minimum (a rise
+    of several times the noise), and each of them more than one noise above it (not one
+    isolated point). ``rel_floor`` only guards a zero noise (e.g. a quantized log).
+
+    Returns ``min_index`` (index into ``values``), ``minimum``, ``noise``, ``threshold``,
+    ``rise`` (mean of the last ``min_after`` values minus the minimum; NaN when fewer than
+    ``min_after`` evaluations follow it), ``gl_percent`` (Prechelt's GL at the end), ``material``."""
+    v = _as_float(values, "values")
+    ok = np.flatnonzero(np.isfinite(v))
+    out = dict(min_index=None, minimum=float("nan"), noise=evaluation_noise(v), threshold=float("nan"),
+               rise=float("nan"), gl_percent=float("nan"), material=False)
+    if ok.size < 2:
+        return out
+    i = int(ok[np.argmin(v[ok])])
+    out.update(min_index=i, minimum=float(v[i]))
+    noise = out["noise"] if np.isfinite(out["noise"]) else 0.0
+    out["threshold"] = max(k * noise, rel_floor * abs(v[i]))
+    after = v[i + 1:]
+    if after.size >= min_after and np.isfinite(after[-min_after:]).all():
+        out["rise"] = float(after[-min_after:].mean() - v[i])
+        out["material"] = bool(out["rise"] > out["threshold"] and after[-min_after:].min() - v[i] > noise)
+    if np.isfinite(v[-1]) and v[i] != 0:
+        out["gl_percent"] = float(100.0 * (v[-1] / v[i] - 1.0))
+    return out
+
+
+def divergence(values, factor: float = 1.5, n: int = 3) -> dict:
+    """Divergence of a training loss: a non-finite value, or a sustained blow-up.
+
+    Blow-up: the level at the end (median of the last ``n`` finite values) is above
+    ``factor`` x the level at the start (median of the first ``n``), so a noisy first point
+    does not decide and a spike that comes back does not count. For short curves ``n``
+    shrinks to a third of the points (at least 1). Only for curves that start positive.
+
+    Returns ``nonfinite_index`` (first NaN/inf, or None), ``start_level``, ``end_level``,
+    ``ratio`` (end / start), ``blown_up`` and ``diverged`` (bool)."""
+    v = _as_float(values, "values")
+    bad = np.flatnonzero(~np.isfinite(v))
+    f = v[np.isfinite(v)]
+    m = max(1, min(n, f.size // 3))
+    start, end = robust_level(f, "start", m), robust_level(f, "end", m)
+    ratio = end / start if f.size >= 2 and start > 0 else float("nan")
+    blown = bool(np.isfinite(ratio) and ratio > factor)
+    return dict(nonfinite_index=int(bad[0]) if bad.size else None, start_level=start, end_level=end,
+                ratio=ratio, blown_up=blown, diverged=bool(bad.size or blown))
+
+
+def is_diverged(values, factor: float = 1.5, n: int = 3) -> bool:
+    """``divergence(values, factor, n)["diverged"]``."""
+    return divergence(values, factor, n)["diverged"]
+
+
+def frozen_fraction(values) -> float:
+    """Fraction of successive finite pairs that repeat exactly the same non-zero value (a value
+    logged again without change; repeated zeros are a fitted loss, not a frozen one). NaN with
+    fewer than 2 finite values."""
+    v = _finite(values)
+    if v.size < 2:
+        return float("nan")
+    return float(np.mean((np.diff(v) == 0) & (v[1:] != 0)))
+
+
+def is_frozen(values, min_fraction: float = 0.8, min_points: int = 4) -> bool:
+    """A frozen curve: at least ``min_points`` finite values and at least ``min_fraction`` of
+    successive pairs identical (:func:`frozen_fraction`)."""
+    return bool(_finite(values).size >= min_points and frozen_fraction(values) >= min_fraction)
+
+
+def improvement_fraction(values, mode: str = "min", n: int = 3) -> float:
+    """How much a curve ever improved on its start: ``1 - best / start`` for ``mode="min"``
+    (``best / start - 1`` for ``"max"``), where start is :func:`robust_level` of the first
+    ``n`` values and best the best of the running median of 3 (so a single lucky point does
+    not count). NaN if the start level is not positive or fewer than 2 finite values."""
+    improved(0.0, 0.0, mode)
+    v = _finite(values)
+    start = robust_level(v, "start", n)
+    if v.size < 2 or not start > 0:
+        return float("nan")
+    smooth = np.median(np.lib.stride_tricks.sliding_window_view(v, 3), axis=1) if v.size >= 3 else v
+    best = smooth.min() if mode == "min" else smooth.max()
+    return float(1 - best / start if mode == "min" else best / start - 1)
+
+
+def chance_classes(loss: float, tol: float = 0.05, max_classes: int = 1000) -> int | None:
+    """The number of classes C whose chance-level cross-entropy ``ln C`` is nearest to ``loss``,
+    if within ``tol`` (relative); else None. (A classifier that predicts the uniform
+    distribution over C classes has cross-entropy ln C nats.)"""
+    if not np.isfinite(loss) or loss <= 0:
+        return None
+    c = int(np.clip(round(np.exp(loss)), 2, max_classes))
+    best = min((abs(np.log(k) - loss), k) for k in {max(2, c - 1), c, min(max_classes, c + 1)})
+    return best[1] if best[0] <= tol * np.log(best[1]) else None
+
+
+def at_chance_level(loss, accuracy=None, n_classes: int | None = None, max_improvement: float = 0.1,
+                    tol: float = 0.05) -> dict:
+    """Whether a run never learned: its loss never improved by more than ``max_improvement``
+    (:func:`improvement_fraction`) and sits at chance level, ``ln C`` within ``tol`` (relative).
+
+    ``C`` is ``n_classes`` when given, else ``round(1 / accuracy)`` when an accuracy curve is
+    given and its final level is at most 0.55, else the C of :func:`chance_classes`. With an
+    accuracy curve, its final level must also be at most ``1.5 / C`` (chance, allowing for class
+    imbalance). Returns ``chance`` (bool), ``n_classes``, ``ln_c``, ``level`` (final loss level,
+    median of the last 3), ``improvement``.
+    """
+    level = robust_level(loss, "end")
+    imp = improvement_fraction(loss)
+    acc = robust_level(accuracy, "end") if accuracy is not None and _finite(accuracy).size else None
+    c = n_classes
+    if c is None and acc is not None and 0 < acc <= 0.55:
+        c = max(2, int(round(1 / acc)))
+    if c is None:
+        c = chance_classes(level, tol)
+    ln_c = float(np.log(c)) if c else float("nan")
+    chance = bool(c and np.isfinite(imp) and imp < max_improvement and abs(level - ln_c) <= tol * ln_c
+                  and (acc is None or acc <= 1.5 / c))
+    return dict(chance=chance, n_classes=c, ln_c=ln_c, level=level, improvement=imp)
+
+
+def tail_trend(values, x=None, fraction: float = 1 / 3, min_points: int = 3) -> dict:
+    """Robust trend at the end of a curve: least-squares line over the last ``fraction`` of the
+    finite points (at least ``min_points``), compared with :func:`evaluation_noise` of the whole
+    curve.
+
+    Returns ``change`` (slope x the tail's x-span: the change the line predicts over the tail,
+    in the curve's units), ``noise`` and ``ratio = change / noise`` (NaN when undefined).
+    """
+    v = _as_float(values, "values")
+    x = np.arange(v.size, dtype=float) if x is None else _as_float(x, "x")
+    ok = np.isfinite(v) & np.isfinite(x)
+    v, x = v[ok], x[ok]
+    n = max(min_points, int(np.ceil(fraction * v.size)))
+    noise = evaluation_noise(v)
+    if v.size < min_points:
+        return dict(change=float("nan"), noise=noise, ratio=float("nan"))
+    xt, vt = x[-n:], v[-n:]
+    change = least_squares_slope(vt, xt) * float(xt[-1] - xt[0])
+    ratio = change / noise if noise > 0 else float("nan")
+    return dict(change=float(change), noise=noise, ratio=float(ratio))
+
+
+def plateau(values, mode: str = "min", fraction: float = 1 / 3, k: float = 2.0) -> dict:
+    """No material improvement over the last ``fraction`` of a curve: the best value of the tail
+    improves on the best value before it by less than ``k`` x :func:`evaluation_noise`.
+
+    Returns ``improvement`` (positive = better, in the curve's units), ``noise``,
+    ``tail_start`` (index of the first tail point among the finite values) and ``plateau``
+    (bool; False with fewer than 6 finite values).
+    """
+    improved(0.0, 0.0, mode)
+    v = _finite(values)
+    noise = evaluation_noise(v)
+    if v.size < 6:
+        return dict(improvement=float("nan"), noise=noise, tail_start=None, plateau=False)
+    s = v.size - max(2, int(np.ceil(fraction * v.size)))
+    before, tail = v[:s], v[s:]
+    imp = float(before.min() - tail.min()) if mode == "min" else float(tail.max() - before.max())
+    return dict(improvement=imp, noise=noise, tail_start=s, plateau=bool(imp < k * noise))
+
+
+def oscillation(values, window: int = 5, rel: float = 0.1) -> dict:
+    """Oscillation around the trend: residuals from a centred running median of ``window``
+    points (points with a full window only), counted as excursions when larger than ``rel`` x
+    the trend's magnitude. A smooth curve -- however fast it falls -- has none.
+
+    Returns ``excursions`` (count), ``fraction`` (of the points judged), ``max_relative``
+    (largest |residual| / |trend|), ``points`` (judged).
+    """
+    v = _finite(values)
+    if v.size < window:
+        return dict(excursions=0, fraction=0.0, max_relative=float("nan"), points=0)
+    trend = np.median(np.lib.stride_tricks.sliding_window_view(v, window), axis=1)
+    h = window // 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.abs(v[h: v.size - h] - trend) / np.abs(trend)
+    r = np.where(np.isfinite(r), r, 0.0)
+    big = int((r > rel).sum())
+    return dict(excursions=big, fraction=big / r.size, max_relative=float(r.max()), points=int(r.size))
+
+
+def is_unstable(values, window: int = 5, rel: float = 0.1, min_fraction: float = 0.2, min_count: int = 2) -> bool:
+    """At least ``min_count`` excursions of :func:`oscillation`, making up at least
+    ``min_fraction`` of the points judged."""
+    o = oscillation(values, window, rel)
+    return bool(o["excursions"] >= min_count and o["fraction"] >= min_fraction)
+
+
+def best_within_noise(values, mode: str = "min", noise: float | None = None) -> tuple[int, int]:
+    """The best evaluation, and the earliest one equal to it within the noise.
+
+    Returns ``(best_index, earliest_index)``: the index of the best finite value, and the
+    earliest index whose value is within ``noise`` (default :func:`evaluation_noise`) of it.
+    ValueError: no finite value, bad ``mode``."""
+    improved(0.0, 0.0, mode)
+    v = _as_float(values, "values")
+    ok = np.flatnonzero(np.isfinite(v))
+    if ok.size == 0:
+        raise ValueError("best_within_noise: the curve has no finite value")
+    b = int(ok[np.argmin(v[ok]) if mode == "min" else np.argmax(v[ok])])
+    noise = evaluation_noise(v) if noise is None else noise
+    noise = noise if np.isfinite(noise) else 0.0
+    close = ok[np.abs(v[ok] - v[b]) <= noise]
+    return b, int(close.min())
