@@ -285,13 +285,14 @@ def is_diverged(values, factor: float = 1.5, n: int = 3) -> bool:
 
 
 def frozen_fraction(values) -> float:
-    """Fraction of successive finite pairs that repeat exactly the same non-zero value (a value
-    logged again without change; repeated zeros are a fitted loss, not a frozen one). NaN with
+    """Fraction of successive finite pairs that repeat exactly the same value (a value logged
+    again without change), not counting values within 1 % of zero relative to the curve's
+    largest magnitude (a loss fitted to ~0 and rounded repeats, it is not frozen). NaN with
     fewer than 2 finite values."""
     v = _finite(values)
     if v.size < 2:
         return float("nan")
-    return float(np.mean((np.diff(v) == 0) & (v[1:] != 0)))
+    return float(np.mean((np.diff(v) == 0) & (np.abs(v[1:]) > 0.01 * np.abs(v).max())))
 
 
 def is_frozen(values, min_fraction: float = 0.8, min_points: int = 4) -> bool:
@@ -331,20 +332,18 @@ def at_chance_level(loss, accuracy=None, n_classes: int | None = None, max_impro
     """Whether a run never learned: its loss never improved by more than ``max_improvement``
     (:func:`improvement_fraction`) and sits at chance level, ``ln C`` within ``tol`` (relative).
 
-    ``C`` is ``n_classes`` when given, else ``round(1 / accuracy)`` when an accuracy curve is
-    given and its final level is at most 0.55, else the C of :func:`chance_classes`. With an
-    accuracy curve, its final level must also be at most ``1.5 / C`` (chance, allowing for class
-    imbalance). Returns ``chance`` (bool), ``n_classes``, ``ln_c``, ``level`` (final loss level,
+    ``C`` is ``n_classes`` when given, else the C of :func:`chance_classes`, else
+    ``round(1 / accuracy)`` when an accuracy curve is given and its final level is at most
+    0.55. With an accuracy curve, its final level must also be at most ``1.5 / C`` (chance,
+    allowing for class imbalance). Returns ``chance`` (bool), ``n_classes``, ``ln_c``, ``level`` (final loss level,
     median of the last 3), ``improvement``.
     """
     level = robust_level(loss, "end")
     imp = improvement_fraction(loss)
     acc = robust_level(accuracy, "end") if accuracy is not None and _finite(accuracy).size else None
-    c = n_classes
+    c = n_classes or chance_classes(level, tol)
     if c is None and acc is not None and 0 < acc <= 0.55:
         c = max(2, int(round(1 / acc)))
-    if c is None:
-        c = chance_classes(level, tol)
     ln_c = float(np.log(c)) if c else float("nan")
     chance = bool(c and np.isfinite(imp) and imp < max_improvement and abs(level - ln_c) <= tol * ln_c
                   and (acc is None or acc <= 1.5 / c))
@@ -392,30 +391,32 @@ def plateau(values, mode: str = "min", fraction: float = 1 / 3, k: float = 2.0) 
     return dict(improvement=imp, noise=noise, tail_start=s, plateau=bool(imp < k * noise))
 
 
-def oscillation(values, window: int = 5, rel: float = 0.1) -> dict:
-    """Oscillation around the trend: residuals from a centred running median of ``window``
-    points (points with a full window only), counted as excursions when larger than ``rel`` x
-    the trend's magnitude. A smooth curve -- however fast it falls -- has none.
+def oscillation(values, rel: float = 0.1) -> dict:
+    """Oscillation around the trend, from sign changes of successive differences: a *swing* is
+    a local extremum whose differences on both sides exceed ``rel`` x the curve's magnitude
+    there (it jumps and comes back). A monotone curve -- however fast it falls -- has none; a
+    noisy curve has sign changes, but small ones.
 
-    Returns ``excursions`` (count), ``fraction`` (of the points judged), ``max_relative``
-    (largest |residual| / |trend|), ``points`` (judged).
+    Returns ``excursions`` (number of swings), ``points`` (interior points judged),
+    ``fraction`` (swings / points) and ``max_relative`` (largest swing, as the smaller of its
+    two differences over the magnitude).
     """
     v = _finite(values)
-    if v.size < window:
+    if v.size < 3:
         return dict(excursions=0, fraction=0.0, max_relative=float("nan"), points=0)
-    trend = np.median(np.lib.stride_tricks.sliding_window_view(v, window), axis=1)
-    h = window // 2
+    d = np.diff(v)
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.abs(v[h: v.size - h] - trend) / np.abs(trend)
-    r = np.where(np.isfinite(r), r, 0.0)
-    big = int((r > rel).sum())
-    return dict(excursions=big, fraction=big / r.size, max_relative=float(r.max()), points=int(r.size))
+        size = np.minimum(np.abs(d[:-1]), np.abs(d[1:])) / np.abs(v[1:-1])
+    size = np.where(np.isfinite(size), size, 0.0)
+    swing = (np.sign(d[:-1]) * np.sign(d[1:]) < 0) & (size > rel)
+    return dict(excursions=int(swing.sum()), fraction=float(swing.mean()),
+                max_relative=float(size[swing].max()) if swing.any() else 0.0, points=int(swing.size))
 
 
-def is_unstable(values, window: int = 5, rel: float = 0.1, min_fraction: float = 0.2, min_count: int = 2) -> bool:
-    """At least ``min_count`` excursions of :func:`oscillation`, making up at least
-    ``min_fraction`` of the points judged."""
-    o = oscillation(values, window, rel)
+def is_unstable(values, rel: float = 0.1, min_fraction: float = 0.2, min_count: int = 2) -> bool:
+    """At least ``min_count`` swings of :func:`oscillation`, making up at least ``min_fraction``
+    of the points judged."""
+    o = oscillation(values, rel)
     return bool(o["excursions"] >= min_count and o["fraction"] >= min_fraction)
 
 

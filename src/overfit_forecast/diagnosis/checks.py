@@ -244,16 +244,16 @@ def check_still_improving(run: RunView, th: DiagnosisThresholds) -> list[Finding
 
 def check_unstable(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     """``unstable``: the evaluation loss (task metric when none) oscillates around its trend: at
-    least 2 excursions, and ``unstable_fraction`` of the points, more than ``unstable_rel`` off a
-    running median of 5 (:func:`~overfit_forecast.criteria.oscillation`)."""
+    least 2 swings (local extrema that jump by more than ``unstable_rel`` of the level and come
+    back, :func:`~overfit_forecast.criteria.oscillation`), at ``unstable_fraction`` of the points."""
     s = run.eval_loss if run.eval_loss is not None else run.task
     if s is None:
         return []
-    o = oscillation(s.v, 5, th.unstable_rel)
+    o = oscillation(s.v, th.unstable_rel)
     if not (o["excursions"] >= 2 and o["fraction"] >= th.unstable_fraction):
         return []
     return [Finding("unstable", "warning",
-                    f"Unstable: {_label(s, run)} jumps more than {th.unstable_rel:.0%} off its running-median trend at "
+                    f"Unstable: {_label(s, run)} swings by more than {th.unstable_rel:.0%} of its level and back at "
                     f"{o['excursions']} of {o['points']} evaluations (largest {o['max_relative']:.0%}).",
                     dict(curve=_label(s, run), **o),
                     "Lower the learning rate or raise the batch size; if the validation set is small, evaluate on "
@@ -344,21 +344,20 @@ def check_underfitting(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
 
 
 def check_eval_noise(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
-    """``eval_noise_high``: at least ``noisy_fraction`` of the checkpoints are within the noise of
-    the best one and the noise is at least a tenth of the curve's range: checkpoints cannot be
-    ranked."""
+    """``eval_noise_high``: the selection metric has no trend beyond its noise over the last
+    ``tail_fraction`` of the run while its noise is at least 2 % of its level: which of those
+    checkpoints is best is decided by noise."""
     s = run.select
-    f = s.v[np.isfinite(s.v)]
-    if f.size < 6 or not s.noise > 0:
+    if s.finite() < 6 or s is run.train_loss or not s.noise > 0:
         return []
-    best = f.min() if s.lower else f.max()
-    close = float(np.mean(np.abs(f - best) <= s.noise))
-    if not (close >= th.noisy_fraction and s.noise >= 0.1 * np.ptp(f)):
+    level = abs(robust_level(s.v, "end", max(3, s.finite() // 3)))
+    t = tail_trend(s.v, s.x, th.tail_fraction)
+    if not (level > 0 and s.noise >= 0.02 * level and abs(t["ratio"]) < th.improving_k):
         return []
     return [Finding("eval_noise_high", "info",
-                    f"Evaluation noise too large to rank checkpoints: {close:.0%} of the evaluations of {s.name} are "
-                    f"within its noise ({_g(s.noise)}) of the best.", dict(metric=s.name, noise=s.noise,
-                                                                          fraction_within_noise=close),
+                    f"Evaluation noise too large to rank checkpoints: {s.name} moves by {_g(s.noise)} between "
+                    f"evaluations ({s.noise / level:.0%} of its level) with no trend beyond that at the end.",
+                    dict(metric=s.name, noise=s.noise, relative_noise=s.noise / level, tail_change=t["change"]),
                     "Evaluate on a larger validation set (or average several evaluations) before choosing a "
                     "checkpoint by it.")]
 
