@@ -216,6 +216,18 @@ def evaluation_noise(values) -> float:
     return float(np.median(np.abs(np.diff(v)))) if v.size >= 2 else float("nan")
 
 
+def detrended_noise(values) -> float:
+    """Noise of a curve with its smooth trend removed: ``0.577 x median |second difference|``.
+
+    For independent noise of standard deviation s, successive differences have median
+    absolute value 0.954 s and second differences 1.652 s; the factor 0.954 / 1.652 = 0.577
+    puts this on the scale of :func:`evaluation_noise`, which it matches on a trend-free noisy
+    curve, while a smooth trend (however steep) adds only its curvature. NaN with fewer than 3
+    finite values."""
+    v = _finite(values)
+    return float(0.577 * np.median(np.abs(np.diff(v, 2)))) if v.size >= 3 else float("nan")
+
+
 def robust_level(values, which: str = "start", n: int = 3) -> float:
     """Median of the first (``which="start"``) or last (``"end"``) ``n`` finite values: a level
     that one noisy point cannot move. NaN for an empty curve. ValueError: bad ``which``/``n``."""
@@ -320,7 +332,7 @@ def chance_classes(loss: float, tol: float = 0.05, max_classes: int = 1000) -> i
     """The number of classes C whose chance-level cross-entropy ``ln C`` is nearest to ``loss``,
     if within ``tol`` (relative); else None. (A classifier that predicts the uniform
     distribution over C classes has cross-entropy ln C nats.)"""
-    if not np.isfinite(loss) or loss <= 0:
+    if not np.isfinite(loss) or loss <= 0 or loss > (1 + tol) * np.log(max_classes):
         return None
     c = int(np.clip(round(np.exp(loss)), 2, max_classes))
     best = min((abs(np.log(k) - loss), k) for k in {max(2, c - 1), c, min(max_classes, c + 1)})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..criteria import (
-    at_chance_level, divergence, evaluation_noise, frozen_fraction, is_frozen, material_rise, oscillation, plateau,
+    at_chance_level, detrended_noise, divergence, evaluation_noise, frozen_fraction, is_frozen, material_rise, oscillation, plateau,
     robust_level, tail_trend, training_progress, up_successive_strips,
 )
 from .context import DiagnosisThresholds, Finding, RunView, Series
@@ -344,20 +344,22 @@ def check_underfitting(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
 
 
 def check_eval_noise(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
-    """``eval_noise_high``: the selection metric has no trend beyond its noise over the last
-    ``tail_fraction`` of the run while its noise is at least 2 % of its level: which of those
+    """``eval_noise_high``: the selection metric's noise with its trend removed
+    (:func:`~overfit_forecast.criteria.detrended_noise`) is at least 2 % of its level and its
+    tail has no material trend (less than ``material_k`` x that noise): which of the late
     checkpoints is best is decided by noise."""
     s = run.select
-    if s.finite() < 6 or s is run.train_loss or not s.noise > 0:
+    if s.finite() < 6 or s is run.train_loss:
         return []
+    noise = detrended_noise(s.v)
     level = abs(robust_level(s.v, "end", max(3, s.finite() // 3)))
     t = tail_trend(s.v, s.x, th.tail_fraction)
-    if not (level > 0 and s.noise >= 0.02 * level and abs(t["ratio"]) < th.improving_k):
+    if not (level > 0 and noise >= 0.02 * level and abs(t["change"]) < th.material_k * noise):
         return []
     return [Finding("eval_noise_high", "info",
-                    f"Evaluation noise too large to rank checkpoints: {s.name} moves by {_g(s.noise)} between "
-                    f"evaluations ({s.noise / level:.0%} of its level) with no trend beyond that at the end.",
-                    dict(metric=s.name, noise=s.noise, relative_noise=s.noise / level, tail_change=t["change"]),
+                    f"Evaluation noise too large to rank checkpoints: {s.name} jitters by {_g(noise)} between "
+                    f"evaluations ({noise / level:.0%} of its level) with no trend beyond that at the end.",
+                    dict(metric=s.name, noise=noise, relative_noise=noise / level, tail_change=t["change"]),
                     "Evaluate on a larger validation set (or average several evaluations) before choosing a "
                     "checkpoint by it.")]
 

@@ -43,7 +43,7 @@ CHECK_IDS = {
     "degrading": ("warning", "validation loss rises but training loss rises too: optimization, not overfitting"),
     "plateau": ("warning", "no material improvement of validation loss over the last third of the run"),
     "still_improving": ("info", "robust tail trend still improves by more than the noise: train longer"),
-    "unstable": ("warning", "validation loss oscillates around its trend (excursions off a running median)"),
+    "unstable": ("warning", "validation loss swings around its trend (jumps > 10 % and back)"),
     "leakage_signal": ("warning", "validation loss stays well below training loss, or training loss ~0 at once"),
     "loss_scale_mismatch": ("warning", "training loss many times the validation loss: a logging-scale artifact"),
     "generalization_gap": ("warning", "validation loss several times training loss at the end, and flat"),
