@@ -239,21 +239,27 @@ def robust_level(values, which: str = "start", n: int = 3) -> float:
     return float(np.median(v[:n] if which == "start" else v[-n:]))
 
 
-def material_rise(values, k: float = 3.0, rel_floor: float = 0.01, min_after: int = 2) -> dict:
+def material_rise(values, k: float = 3.0, rel_floor: float = 0.01, min_after: int = 2,
+                  rel_material: float = 0.1, short: int = 8) -> dict:
     """Whether a curve (lower is better, e.g. validation loss) rises materially above its
     minimum and stays there to the end.
 
-    Material: the mean of the last ``min_after`` evaluations lies more than
-    ``threshold = max(k * evaluation_noise, rel_floor * |minimum|)`` above the minimum (a rise
-    of several times the noise), and each of them more than one noise above it (not one
-    isolated point). ``rel_floor`` only guards a zero noise (e.g. a quantized log).
+    Material: each of the last ``min_after`` evaluations lies more than one noise above the
+    minimum (not one isolated point) and their mean more than
+    ``threshold = max(k * noise, rel_floor * |minimum|)`` above it (several times the noise).
+    The noise is the smaller of :func:`evaluation_noise` and :func:`detrended_noise` (a steep
+    trend elsewhere in the curve inflates the first). On a curve of fewer than ``short``
+    finite points, where successive changes are the learning curve's own steps rather than
+    noise, each of the last ``min_after`` evaluations ``rel_material`` (relative) above the
+    minimum is material too. ``rel_floor`` only guards a zero noise (a quantized log).
 
     Returns ``min_index`` (index into ``values``), ``minimum``, ``noise``, ``threshold``,
     ``rise`` (mean of the last ``min_after`` values minus the minimum; NaN when fewer than
     ``min_after`` evaluations follow it), ``gl_percent`` (Prechelt's GL at the end), ``material``."""
     v = _as_float(values, "values")
     ok = np.flatnonzero(np.isfinite(v))
-    out = dict(min_index=None, minimum=float("nan"), noise=evaluation_noise(v), threshold=float("nan"),
+    noise = np.nanmin([evaluation_noise(v), detrended_noise(v)]) if ok.size >= 3 else evaluation_noise(v)
+    out = dict(min_index=None, minimum=float("nan"), noise=float(noise), threshold=float("nan"),
                rise=float("nan"), gl_percent=float("nan"), material=False)
     if ok.size < 2:
         return out
@@ -263,8 +269,10 @@ def material_rise(values, k: float = 3.0, rel_floor: float = 0.01, min_after: in
     out["threshold"] = max(k * noise, rel_floor * abs(v[i]))
     after = v[i + 1:]
     if after.size >= min_after and np.isfinite(after[-min_after:]).all():
-        out["rise"] = float(after[-min_after:].mean() - v[i])
-        out["material"] = bool(out["rise"] > out["threshold"] and after[-min_after:].min() - v[i] > noise)
+        last = after[-min_after:]
+        out["rise"] = float(last.mean() - v[i])
+        relative = ok.size < short and v[i] > 0 and last.min() >= (1 + rel_material) * v[i]
+        out["material"] = bool((last.min() - v[i] > noise and out["rise"] > out["threshold"]) or relative)
     if np.isfinite(v[-1]) and v[i] != 0:
         out["gl_percent"] = float(100.0 * (v[-1] / v[i] - 1.0))
     return out
@@ -342,23 +350,26 @@ def chance_classes(loss: float, tol: float = 0.05, max_classes: int = 1000) -> i
 def at_chance_level(loss, accuracy=None, n_classes: int | None = None, max_improvement: float = 0.1,
                     tol: float = 0.05) -> dict:
     """Whether a run never learned: its loss never improved by more than ``max_improvement``
-    (:func:`improvement_fraction`) and sits at chance level, ``ln C`` within ``tol`` (relative).
+    (:func:`improvement_fraction`), ends within that fraction of its start, and sits at chance
+    level, ``ln C`` within ``tol`` (relative).
 
-    ``C`` is ``n_classes`` when given, else the C of :func:`chance_classes`, else
-    ``round(1 / accuracy)`` when an accuracy curve is given and its final level is at most
-    0.55. With an accuracy curve, its final level must also be at most ``1.5 / C`` (chance,
-    allowing for class imbalance). Returns ``chance`` (bool), ``n_classes``, ``ln_c``, ``level`` (final loss level,
+    ``C`` is ``n_classes`` when given, else the C <= 10 of :func:`chance_classes` (for larger C
+    the values ln C lie closer together than ``tol``: any loss would match one), else
+    ``round(1 / accuracy)`` when an accuracy curve is given and its final level is at most 0.55. With
+    an accuracy curve, its final level must also be at most ``1.5 / C`` (chance, allowing for
+    class imbalance). Returns ``chance`` (bool), ``n_classes``, ``ln_c``, ``level`` (final loss level,
     median of the last 3), ``improvement``.
     """
     level = robust_level(loss, "end")
     imp = improvement_fraction(loss)
     acc = robust_level(accuracy, "end") if accuracy is not None and _finite(accuracy).size else None
-    c = n_classes or chance_classes(level, tol)
+    c = n_classes or chance_classes(level, tol, max_classes=10)
     if c is None and acc is not None and 0 < acc <= 0.55:
         c = max(2, int(round(1 / acc)))
     ln_c = float(np.log(c)) if c else float("nan")
-    chance = bool(c and np.isfinite(imp) and imp < max_improvement and abs(level - ln_c) <= tol * ln_c
-                  and (acc is None or acc <= 1.5 / c))
+    start = robust_level(loss, "start")
+    flat = np.isfinite(imp) and imp < max_improvement and abs(level / start - 1) < max_improvement
+    chance = bool(c and flat and abs(level - ln_c) <= tol * ln_c and (acc is None or acc <= 1.5 / c))
     return dict(chance=chance, n_classes=c, ln_c=ln_c, level=level, improvement=imp)
 
 

@@ -113,14 +113,17 @@ def _material_rise(run: RunView, th: DiagnosisThresholds) -> dict | None:
 
 
 def _train_after(run: RunView, i: int, th: DiagnosisThresholds) -> dict:
-    """Training loss (running median at the evaluations) at the onset and at the end, and whether
-    it rose materially in between."""
+    """Training loss (running median at the evaluations) at the onset and at the end, whether it
+    rose materially in between (judged against the noise of the logged training loss), and the
+    generalization gap (validation minus training loss) at the end."""
     t = run.train_at_eval
     if t is None:
-        return dict(train_at_onset=None, train_final=None, train_rising=False)
-    noise = evaluation_noise(t)
+        return dict(train_at_onset=None, train_final=None, train_rising=False, gap_final=None)
+    noise = run.train_loss.noise  # of the logged points: a smoothed, interpolated curve would understate it
     thr = max(th.material_k * (noise if np.isfinite(noise) else 0.0), th.rel_floor * abs(t[i]))
-    return dict(train_at_onset=float(t[i]), train_final=float(t[-1]), train_rising=bool(t[-1] - t[i] > thr))
+    gap = robust_level(run.eval_loss.v, "end", 2) - robust_level(t, "end", 2)
+    return dict(train_at_onset=float(t[i]), train_final=float(t[-1]), train_rising=bool(t[-1] - t[i] > thr),
+                gap_final=float(gap))
 
 
 def _prechelt(run: RunView, r: dict) -> dict:
@@ -135,13 +138,15 @@ def _prechelt(run: RunView, r: dict) -> dict:
 def check_overfitting(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     """``overfitting``: the evaluation loss rises materially above its minimum and stays there
     (:func:`~overfit_forecast.criteria.material_rise`: the last 2 evaluations more than
-    ``material_k`` x noise above it) while the training loss falls or stays low."""
+    ``material_k`` x noise above it) while the training loss falls or stays low: it does not rise
+    materially, and it ends below the validation loss by more than the rise threshold (a
+    generalization gap; a validation loss wandering at the training loss's level is noise)."""
     r = _material_rise(run, th)
     if not r or not r["material"]:
         return []
     i = r["min_index"]
     tr = _train_after(run, i, th)
-    if tr["train_rising"]:
+    if tr["train_rising"] or (tr["gap_final"] is not None and not tr["gap_final"] > r["threshold"]):
         return []
     ev = run.eval_loss
     evidence = dict(onset_x=ev.x[i], onset_step=ev.step[i], onset_epoch=ev.epoch[i], eval_loss_min=r["minimum"],

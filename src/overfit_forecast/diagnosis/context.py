@@ -193,7 +193,8 @@ def _train_at(tr: Series, x: np.ndarray, n_eval: int) -> np.ndarray | None:
     if ok.sum() < 2:
         return None
     v = tr.v[ok]
-    w = int(np.clip(round(ok.sum() / max(n_eval, 1)), 1, 51)) | 1  # odd window ~ train points per evaluation
+    # odd window: the training points per evaluation, and at least 5 % of the run
+    w = int(np.clip(round(max(ok.sum() / max(n_eval, 1), ok.sum() / 20)), 1, 51)) | 1
     if w > 1 and v.size >= w:
         h = w // 2
         padded = np.r_[np.full(h, v[0]), v, np.full(h, v[-1])]
