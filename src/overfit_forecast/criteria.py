@@ -228,6 +228,16 @@ def detrended_noise(values) -> float:
     return float(0.577 * np.median(np.abs(np.diff(v, 2)))) if v.size >= 3 else float("nan")
 
 
+def noise_scale(values) -> float:
+    """The noise scale every "material" change is judged against: the smaller of
+    :func:`evaluation_noise` (median absolute change between successive evaluations) and
+    :func:`detrended_noise` (the same scale with a smooth trend removed). A steep trend
+    inflates the first, curvature the second; on a trend-free noisy curve both agree.
+    :func:`evaluation_noise` alone below 3 finite values."""
+    a, b = evaluation_noise(values), detrended_noise(values)
+    return float(np.nanmin([a, b])) if np.isfinite(b) else a
+
+
 def robust_level(values, which: str = "start", n: int = 3) -> float:
     """Median of the first (``which="start"``) or last (``"end"``) ``n`` finite values: a level
     that one noisy point cannot move. NaN for an empty curve. ValueError: bad ``which``/``n``."""
@@ -247,8 +257,7 @@ def material_rise(values, k: float = 3.0, rel_floor: float = 0.01, min_after: in
     Material: each of the last ``min_after`` evaluations lies more than one noise above the
     minimum (not one isolated point) and their mean more than
     ``threshold = max(k * noise, rel_floor * |minimum|)`` above it (several times the noise).
-    The noise is the smaller of :func:`evaluation_noise` and :func:`detrended_noise` (a steep
-    trend elsewhere in the curve inflates the first). On a curve of fewer than ``short``
+    The noise is :func:`noise_scale`. On a curve of fewer than ``short``
     finite points, where successive changes are the learning curve's own steps rather than
     noise, each of the last ``min_after`` evaluations ``rel_material`` (relative) above the
     minimum is material too. ``rel_floor`` only guards a zero noise (a quantized log).
@@ -258,7 +267,7 @@ def material_rise(values, k: float = 3.0, rel_floor: float = 0.01, min_after: in
     ``min_after`` evaluations follow it), ``gl_percent`` (Prechelt's GL at the end), ``material``."""
     v = _as_float(values, "values")
     ok = np.flatnonzero(np.isfinite(v))
-    noise = np.nanmin([evaluation_noise(v), detrended_noise(v)]) if ok.size >= 3 else evaluation_noise(v)
+    noise = noise_scale(v)
     out = dict(min_index=None, minimum=float("nan"), noise=float(noise), threshold=float("nan"),
                rise=float("nan"), gl_percent=float("nan"), material=False)
     if ok.size < 2:
@@ -375,7 +384,7 @@ def at_chance_level(loss, accuracy=None, n_classes: int | None = None, max_impro
 
 def tail_trend(values, x=None, fraction: float = 1 / 3, min_points: int = 3) -> dict:
     """Robust trend at the end of a curve: least-squares line over the last ``fraction`` of the
-    finite points (at least ``min_points``), compared with :func:`evaluation_noise` of the whole
+    finite points (at least ``min_points``), compared with :func:`noise_scale` of the whole
     curve.
 
     Returns ``change`` (slope x the tail's x-span: the change the line predicts over the tail,
@@ -386,7 +395,7 @@ def tail_trend(values, x=None, fraction: float = 1 / 3, min_points: int = 3) -> 
     ok = np.isfinite(v) & np.isfinite(x)
     v, x = v[ok], x[ok]
     n = max(min_points, int(np.ceil(fraction * v.size)))
-    noise = evaluation_noise(v)
+    noise = noise_scale(v)
     if v.size < min_points:
         return dict(change=float("nan"), noise=noise, ratio=float("nan"))
     xt, vt = x[-n:], v[-n:]
@@ -395,23 +404,24 @@ def tail_trend(values, x=None, fraction: float = 1 / 3, min_points: int = 3) -> 
     return dict(change=float(change), noise=noise, ratio=float(ratio))
 
 
-def plateau(values, mode: str = "min", fraction: float = 1 / 3, k: float = 2.0) -> dict:
+def plateau(values, mode: str = "min", fraction: float = 1 / 3, k: float = 2.0, min_points: int = 4) -> dict:
     """No material improvement over the last ``fraction`` of a curve: the best value of the tail
-    improves on the best value before it by less than ``k`` x :func:`evaluation_noise`.
+    (at least 2 points) improves on the best value before it by no more than ``k`` x
+    :func:`noise_scale`.
 
     Returns ``improvement`` (positive = better, in the curve's units), ``noise``,
     ``tail_start`` (index of the first tail point among the finite values) and ``plateau``
-    (bool; False with fewer than 6 finite values).
+    (bool; False with fewer than ``min_points`` finite values).
     """
     improved(0.0, 0.0, mode)
     v = _finite(values)
-    noise = evaluation_noise(v)
-    if v.size < 6:
+    noise = noise_scale(v)
+    if v.size < min_points:
         return dict(improvement=float("nan"), noise=noise, tail_start=None, plateau=False)
     s = v.size - max(2, int(np.ceil(fraction * v.size)))
     before, tail = v[:s], v[s:]
     imp = float(before.min() - tail.min()) if mode == "min" else float(tail.max() - before.max())
-    return dict(improvement=imp, noise=noise, tail_start=s, plateau=bool(imp < k * noise))
+    return dict(improvement=imp, noise=noise, tail_start=s, plateau=bool(not imp > k * noise))
 
 
 def oscillation(values, rel: float = 0.1) -> dict:
@@ -447,7 +457,7 @@ def best_within_noise(values, mode: str = "min", noise: float | None = None) -> 
     """The best evaluation, and the earliest one equal to it within the noise.
 
     Returns ``(best_index, earliest_index)``: the index of the best finite value, and the
-    earliest index whose value is within ``noise`` (default :func:`evaluation_noise`) of it.
+    earliest index whose value is within ``noise`` (default :func:`noise_scale`) of it.
     ValueError: no finite value, bad ``mode``."""
     improved(0.0, 0.0, mode)
     v = _as_float(values, "values")
@@ -455,7 +465,7 @@ def best_within_noise(values, mode: str = "min", noise: float | None = None) -> 
     if ok.size == 0:
         raise ValueError("best_within_noise: the curve has no finite value")
     b = int(ok[np.argmin(v[ok]) if mode == "min" else np.argmax(v[ok])])
-    noise = evaluation_noise(v) if noise is None else noise
+    noise = noise_scale(v) if noise is None else noise
     noise = noise if np.isfinite(noise) else 0.0
     close = ok[np.abs(v[ok] - v[b]) <= noise]
     return b, int(close.min())

@@ -2,8 +2,9 @@
 :class:`~overfit_forecast.diagnosis.context.Finding` (empty when the check does not fire).
 
 Every "material" change is judged against the evaluation noise
-(:func:`overfit_forecast.criteria.evaluation_noise`, the median absolute change between
-successive evaluations); every curve predicate is a function of :mod:`overfit_forecast.criteria`.
+(:func:`overfit_forecast.criteria.noise_scale`: the median absolute change between successive
+evaluations, with a smooth trend removed when that makes it smaller); every curve predicate is a
+function of :mod:`overfit_forecast.criteria`.
 Which findings silence which is decided by :func:`overfit_forecast.diagnosis.diagnose`.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..criteria import (
-    at_chance_level, detrended_noise, divergence, evaluation_noise, frozen_fraction, is_frozen, material_rise, oscillation, plateau,
+    at_chance_level, detrended_noise, divergence, frozen_fraction, is_frozen, material_rise, oscillation, plateau,
     robust_level, tail_trend, training_progress, up_successive_strips,
 )
 from .context import DiagnosisThresholds, Finding, RunView, Series
@@ -209,10 +210,10 @@ def _progress_curve(run: RunView) -> Series | None:
 
 
 def check_plateau(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
-    """``plateau``: the evaluation loss (task metric, training loss when none) improves by less
-    than ``plateau_k`` x noise over the last ``tail_fraction`` of the run
+    """``plateau``: the evaluation loss (the training loss when the log has no evaluation at all)
+    improves by no more than ``plateau_k`` x noise over the last ``tail_fraction`` of the run
     (:func:`~overfit_forecast.criteria.plateau`)."""
-    s = _progress_curve(run)
+    s = run.eval_loss if run.eval_loss is not None else run.train_loss if run.task is None else None
     if s is None:
         return []
     p = plateau(s.v, s.mode, th.tail_fraction, th.plateau_k)

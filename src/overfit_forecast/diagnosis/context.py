@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..criteria import evaluation_noise
+from ..criteria import noise_scale
 from ..readers import Curves
 
 LOWER_IS_BETTER = ("loss", "wer", "cer", "error", "err", "perplexity", "ppl", "mae", "mse", "rmse", "nll")
@@ -56,7 +56,7 @@ class Finding:
 @dataclass(frozen=True)
 class DiagnosisThresholds:
     """Thresholds of the checks, with defaults. "Noise" is
-    :func:`overfit_forecast.criteria.evaluation_noise` of the curve concerned."""
+    :func:`overfit_forecast.criteria.noise_scale` of the curve concerned."""
 
     material_k: float = 3.0  # a rise is material above this x noise (several times the noise)
     rel_floor: float = 0.01  # ... and above this fraction of the minimum (guards a zero noise)
@@ -96,8 +96,8 @@ class Series:
 
     @property
     def noise(self) -> float:
-        """:func:`~overfit_forecast.criteria.evaluation_noise` of the values."""
-        return evaluation_noise(self.v)
+        """:func:`~overfit_forecast.criteria.noise_scale` of the values."""
+        return noise_scale(self.v)
 
     @property
     def mode(self) -> str:

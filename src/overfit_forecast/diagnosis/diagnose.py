@@ -67,7 +67,7 @@ _BROKEN = ("diverged", "frozen", "chance_level")
 #: A finding is dropped when one of these fired (a run that never learned is not "still improving").
 SUPPRESSED_BY = {
     "overfitting": _BROKEN, "overconfidence": _BROKEN, "degrading": _BROKEN,
-    "plateau": _BROKEN + ("overfitting", "degrading"),
+    "plateau": ("diverged", "overfitting", "degrading", "unstable"),
     "still_improving": _BROKEN + ("overfitting", "degrading", "plateau"),
     "unstable": ("diverged", "frozen"), "leakage_signal": _BROKEN, "loss_scale_mismatch": ("diverged", "frozen"),
     "generalization_gap": _BROKEN + ("overfitting",), "underfitting": _BROKEN, "eval_noise_high": _BROKEN,
