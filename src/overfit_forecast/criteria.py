@@ -404,24 +404,32 @@ def tail_trend(values, x=None, fraction: float = 1 / 3, min_points: int = 3) -> 
     return dict(change=float(change), noise=noise, ratio=float(ratio))
 
 
-def plateau(values, mode: str = "min", fraction: float = 1 / 3, k: float = 2.0, min_points: int = 4) -> dict:
-    """No material improvement over the last ``fraction`` of a curve: the best value of the tail
-    (at least 2 points) improves on the best value before it by no more than ``k`` x
-    :func:`noise_scale`.
+def plateau(values, mode: str = "min", fraction: float = 1 / 3, k: float = 2.0, rel: float = 0.02,
+            min_points: int = 4) -> dict:
+    """No material change over the last ``fraction`` of a curve: the best value of the tail (at
+    least 2 points) improves on the best value before it by no more than ``k`` x
+    :func:`noise_scale` (within the noise), and differs from it by no more than ``rel`` of the
+    curve's final level (a change too small to matter in practice; a tail that got worse by
+    more is not a plateau but a rise).
 
-    Returns ``improvement`` (positive = better, in the curve's units), ``noise``,
-    ``tail_start`` (index of the first tail point among the finite values) and ``plateau``
-    (bool; False with fewer than ``min_points`` finite values).
+    Returns ``improvement`` (positive = better, in the curve's units), ``relative`` (improvement
+    / final level), ``noise``, ``tail_start`` (index of the first tail point among the finite
+    values) and ``plateau`` (bool; False with fewer than ``min_points`` finite values).
     """
     improved(0.0, 0.0, mode)
     v = _finite(values)
     noise = noise_scale(v)
+    out = dict(improvement=float("nan"), relative=float("nan"), noise=noise, tail_start=None, plateau=False)
     if v.size < min_points:
-        return dict(improvement=float("nan"), noise=noise, tail_start=None, plateau=False)
+        return out
     s = v.size - max(2, int(np.ceil(fraction * v.size)))
     before, tail = v[:s], v[s:]
     imp = float(before.min() - tail.min()) if mode == "min" else float(tail.max() - before.max())
-    return dict(improvement=imp, noise=noise, tail_start=s, plateau=bool(not imp > k * noise))
+    level = abs(robust_level(v, "end"))
+    relative = imp / level if level > 0 else (0.0 if imp == 0 else float("inf"))
+    out.update(improvement=imp, relative=relative, tail_start=s,
+               plateau=bool(not imp > k * noise and abs(relative) <= rel))
+    return out
 
 
 def oscillation(values, rel: float = 0.1) -> dict:

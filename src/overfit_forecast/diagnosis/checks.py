@@ -211,21 +211,22 @@ def _progress_curve(run: RunView) -> Series | None:
 
 def check_plateau(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     """``plateau``: the evaluation loss (the training loss when the log has no evaluation at all)
-    improves by no more than ``plateau_k`` x noise over the last ``tail_fraction`` of the run
-    (:func:`~overfit_forecast.criteria.plateau`)."""
+    changes by no more than ``plateau_k`` x noise and ``plateau_rel`` of its level over the last
+    ``tail_fraction`` of the run (:func:`~overfit_forecast.criteria.plateau`)."""
     s = run.eval_loss if run.eval_loss is not None else run.train_loss if run.task is None else None
     if s is None:
         return []
-    p = plateau(s.v, s.mode, th.tail_fraction, th.plateau_k)
+    p = plateau(s.v, s.mode, th.tail_fraction, th.plateau_k, th.plateau_rel)
     if not p["plateau"]:
         return []
     fin = np.flatnonzero(np.isfinite(s.v))
     x0 = s.x[fin[p["tail_start"]]]
     return [Finding("plateau", "warning",
-                    f"Plateau: {_label(s, run)} improves by {_g(p['improvement'])} over the last "
-                    f"{th.tail_fraction:.0%} of the run (from {run.by} {x0:g}), less than {th.plateau_k:g}x its noise "
+                    f"Plateau: {_label(s, run)} changes by {_g(p['improvement'])} ({p['relative']:.1%}) over the last "
+                    f"{th.tail_fraction:.0%} of the run (from {run.by} {x0:g}), within {th.plateau_k:g}x its noise "
                     f"{_g(p['noise'])}: that compute bought nothing.",
-                    dict(curve=_label(s, run), improvement=p["improvement"], noise=p["noise"], tail_from_x=x0),
+                    dict(curve=_label(s, run), improvement=p["improvement"], relative=p["relative"], noise=p["noise"],
+                         tail_from_x=x0),
                     "Stop earlier (early stopping with min_delta about the noise), or change what limits the run: "
                     "learning-rate decay, capacity, data.")]
 
@@ -314,8 +315,8 @@ def check_generalization_gap(run: RunView, th: DiagnosisThresholds) -> list[Find
     if ev is None or t is None or ev.finite() < 6:
         return []
     e_end, t_end = robust_level(ev.v, "end"), robust_level(t, "end")
-    if not (t_end > 0 and e_end / t_end >= th.gap_ratio and plateau(ev.v, "min", th.tail_fraction,
-                                                                      th.plateau_k)["plateau"]):
+    if not (t_end > 0 and e_end / t_end >= th.gap_ratio and plateau(ev.v, "min", th.tail_fraction, th.plateau_k,
+                                                                      th.plateau_rel)["plateau"]):
         return []
     evidence = dict(eval_loss_end=e_end, train_loss_end=t_end, loss_gap=e_end - t_end, ratio=e_end / t_end)
     txt = ""
@@ -338,7 +339,7 @@ def check_underfitting(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     if tr is None or ta is None or tr.finite() < 6 or not ta.finite():
         return []
     acc = robust_level(ta.v, "end")
-    p = plateau(tr.v, "min", th.tail_fraction, th.plateau_k)
+    p = plateau(tr.v, "min", th.tail_fraction, th.plateau_k, th.plateau_rel)
     if not (p["plateau"] and acc < th.underfit_train_acc):
         return []
     return [Finding("underfitting", "warning",

@@ -66,7 +66,8 @@ class DiagnosisThresholds:
     chance_max_improvement: float = 0.1  # never improved by more than this fraction ...
     chance_tol: float = 0.05  # ... and within this fraction of ln C -> chance level
     tail_fraction: float = 1 / 3  # the "tail" (end region) of a curve
-    plateau_k: float = 2.0  # tail improves by less than this x noise -> plateau
+    plateau_k: float = 2.0  # tail improves by no more than this x noise ...
+    plateau_rel: float = 0.02  # ... and changes by no more than this fraction of the level -> plateau
     improving_k: float = 2.0  # tail trend falls by more than this x noise -> still improving
     unstable_rel: float = 0.1  # excursion: residual from running median > this x trend
     unstable_fraction: float = 0.2  # this fraction of evaluations are excursions -> unstable
