@@ -313,21 +313,24 @@ def is_diverged(values, factor: float = 1.5, n: int = 3) -> bool:
     return divergence(values, factor, n)["diverged"]
 
 
-def frozen_fraction(values) -> float:
+def frozen_fraction(values, ignore_zero: bool = True) -> float:
     """Fraction of successive finite pairs that repeat exactly the same value (a value logged
-    again without change), not counting values within 1 % of zero relative to the curve's
-    largest magnitude (a loss fitted to ~0 and rounded repeats, it is not frozen). NaN with
-    fewer than 2 finite values."""
+    again without change). With ``ignore_zero``, values within 1 % of zero relative to the
+    curve's largest magnitude do not count (a loss fitted to ~0 and rounded repeats; it is not
+    frozen). NaN with fewer than 2 finite values."""
     v = _finite(values)
     if v.size < 2:
         return float("nan")
-    return float(np.mean((np.diff(v) == 0) & (np.abs(v[1:]) > 0.01 * np.abs(v).max())))
+    same = np.diff(v) == 0
+    if ignore_zero:
+        same &= np.abs(v[1:]) > 0.01 * np.abs(v).max()
+    return float(np.mean(same))
 
 
-def is_frozen(values, min_fraction: float = 0.8, min_points: int = 4) -> bool:
+def is_frozen(values, min_fraction: float = 0.8, min_points: int = 4, ignore_zero: bool = True) -> bool:
     """A frozen curve: at least ``min_points`` finite values and at least ``min_fraction`` of
     successive pairs identical (:func:`frozen_fraction`)."""
-    return bool(_finite(values).size >= min_points and frozen_fraction(values) >= min_fraction)
+    return bool(_finite(values).size >= min_points and frozen_fraction(values, ignore_zero) >= min_fraction)
 
 
 def improvement_fraction(values, mode: str = "min", n: int = 3) -> float:
@@ -357,27 +360,33 @@ def chance_classes(loss: float, tol: float = 0.05, max_classes: int = 1000) -> i
 
 
 def at_chance_level(loss, accuracy=None, n_classes: int | None = None, max_improvement: float = 0.1,
-                    tol: float = 0.05) -> dict:
+                    tol: float = 0.03, k: float = 3.0) -> dict:
     """Whether a run never learned: its loss never improved by more than ``max_improvement``
     (:func:`improvement_fraction`), ends within that fraction of its start, and sits at chance
     level, ``ln C`` within ``tol`` (relative).
 
     ``C`` is ``n_classes`` when given, else the C <= 10 of :func:`chance_classes` (for larger C
     the values ln C lie closer together than ``tol``: any loss would match one), else
-    ``round(1 / accuracy)`` when an accuracy curve is given and its final level is at most 0.55. With
-    an accuracy curve, its final level must also be at most ``1.5 / C`` (chance, allowing for
-    class imbalance). Returns ``chance`` (bool), ``n_classes``, ``ln_c``, ``level`` (final loss level,
-    median of the last 3), ``improvement``.
+    ``round(1 / accuracy)`` when an accuracy curve is given and its final level is at most 0.55.
+    With an accuracy curve, its final level must also be at most ``1.5 / C`` (chance, allowing
+    for class imbalance). Without accuracy or ``n_classes`` (ln C alone is weak evidence: common
+    losses lie in its range), the loss must also show no trend: start and end levels within
+    ``k`` x :func:`noise_scale`. Start and end levels are medians of up to 3 points (fewer on
+    short curves). Returns ``chance`` (bool), ``n_classes``, ``ln_c``, ``level`` (end level),
+    ``improvement``.
     """
-    level = robust_level(loss, "end")
-    imp = improvement_fraction(loss)
-    acc = robust_level(accuracy, "end") if accuracy is not None and _finite(accuracy).size else None
+    f = _finite(loss)
+    m = min(3, max(1, f.size // 2))
+    level, start = robust_level(f, "end", m), robust_level(f, "start", m)
+    imp = improvement_fraction(f, n=m)
+    acc = robust_level(accuracy, "end", m) if accuracy is not None and _finite(accuracy).size else None
     c = n_classes or chance_classes(level, tol, max_classes=10)
     if c is None and acc is not None and 0 < acc <= 0.55:
         c = max(2, int(round(1 / acc)))
     ln_c = float(np.log(c)) if c else float("nan")
-    start = robust_level(loss, "start")
     flat = np.isfinite(imp) and imp < max_improvement and abs(level / start - 1) < max_improvement
+    if acc is None and not n_classes:
+        flat = flat and abs(start - level) <= k * noise_scale(f)
     chance = bool(c and flat and abs(level - ln_c) <= tol * ln_c and (acc is None or acc <= 1.5 / c))
     return dict(chance=chance, n_classes=c, ln_c=ln_c, level=level, improvement=imp)
 

@@ -16,7 +16,7 @@ from ..criteria import (
     at_chance_level, detrended_noise, divergence, frozen_fraction, is_frozen, material_rise, oscillation, plateau,
     robust_level, tail_trend, training_progress, up_successive_strips,
 )
-from .context import DiagnosisThresholds, Finding, RunView, Series
+from .context import DiagnosisThresholds, Finding, RunView, Series, curve_series
 
 _LR_ADVICE = "Lower the learning rate, add warm-up and gradient clipping (in mixed precision, check the loss scaler)."
 
@@ -30,18 +30,14 @@ def _label(s: Series, run: RunView) -> str:
     return f"{split} {s.name}"
 
 
-def _loss_for_fit(run: RunView) -> Series | None:
-    """Training loss if logged with 2+ points, else the evaluation loss."""
-    if run.train_loss is not None and len(run.train_loss.v) >= 2:
-        return run.train_loss
-    return run.eval_loss
-
-
 def check_diverged(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
-    """``diverged``: the training loss (the evaluation loss if none) becomes NaN/inf, or ends above
-    ``divergence_factor`` x its early level (:func:`~overfit_forecast.criteria.divergence`)."""
-    s = _loss_for_fit(run)
-    if s is None or len(s.v) < 2:
+    """``diverged``: the training loss becomes NaN/inf, or ends above ``divergence_factor`` x its
+    early level (:func:`~overfit_forecast.criteria.divergence`). Without a training loss only a
+    non-finite evaluation loss counts (a rising evaluation loss alone is not divergence)."""
+    s = run.train_loss if run.train_loss is not None and len(run.train_loss.v) >= 2 else None
+    if s is None and run.eval_loss is not None and not np.isfinite(run.eval_loss.v).all():
+        s = run.eval_loss
+    if s is None:
         return []
     d = divergence(s.v, th.divergence_factor)
     if not d["diverged"]:
@@ -58,15 +54,16 @@ def check_diverged(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
 
 
 def check_frozen(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
-    """``frozen``: the training loss (every evaluation curve when there is none) repeats the same
-    value for at least ``frozen_fraction`` of successive points."""
-    if run.train_loss is not None and len(run.train_loss.v) >= 2:
-        curves = [run.train_loss]
+    """``frozen``: the training loss, or every evaluation curve, repeats the same value for at
+    least ``frozen_fraction`` of successive points."""
+    val = [curve_series(run.curves, "val", m, run.by) for m in run.curves.metrics("val")]
+    val = [s for s in val if s is not None and s.finite() >= 4]
+    if run.train_loss is not None and is_frozen(run.train_loss.v, th.frozen_fraction):
+        s = run.train_loss
+    elif val and all(is_frozen(s.v, th.frozen_fraction, ignore_zero=False) for s in val):
+        s = run.eval_loss or val[0]
     else:
-        curves = [s for s in (run.eval_loss, run.task) if s is not None]
-    if not curves or not all(is_frozen(s.v, th.frozen_fraction) for s in curves):
         return []
-    s = curves[0]
     vals, counts = np.unique(s.v[np.isfinite(s.v)], return_counts=True)
     ev = dict(curve=_label(s, run), repeated_fraction=frozen_fraction(s.v), most_common_value=vals[counts.argmax()],
               points=len(s.v))
@@ -82,8 +79,8 @@ def check_chance_level(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     """``chance_level``: training and evaluation loss never improve by more than
     ``chance_max_improvement`` and sit at ln C for C classes
     (:func:`~overfit_forecast.criteria.at_chance_level`)."""
-    s = _loss_for_fit(run)
-    if s is None or np.isfinite(s.v).sum() < 3:
+    s = run.train_loss if run.train_loss is not None and run.train_loss.finite() >= 3 else run.eval_loss
+    if s is None or s.finite() < 3:
         return []
     acc = run.task.v if run.task is not None and run.task.name == "accuracy" else None
     n_classes = run.meta.get("num_classes") or run.meta.get("num_labels")
@@ -268,44 +265,52 @@ def check_unstable(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
 
 
 def check_loss_ratio(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
-    """``leakage_signal`` / ``loss_scale_mismatch``: the training loss is at least
+    """``eval_below_train`` / ``loss_scale_mismatch``: the training loss is at least
     ``leakage_ratio`` x the evaluation loss at 90 % of the evaluations (the evaluation loss stays
-    well below the training loss); with a median ratio of ``loss_scale_ratio`` or more it is
-    rather a logging-scale artifact. Also ``leakage_signal`` when the training loss is below
-    ``near_zero_loss`` within the first 10 % of the run while the evaluation loss is near zero."""
+    well below the training loss: overlap of the sets, or regularization only active in
+    training); with a median ratio of ``loss_scale_ratio`` or more, rather a logging-scale
+    artifact."""
     ev, t = run.eval_loss, run.train_at_eval
     if ev is None or t is None:
         return []
     ok = np.isfinite(ev.v) & (ev.v > 0) & np.isfinite(t)
-    out = []
-    if ok.sum() >= 3:
-        ratio = t[ok] / ev.v[ok]
-        above, med = float(np.mean(ratio >= th.leakage_ratio)), float(np.median(ratio))
-        evidence = dict(median_train_eval_ratio=med, fraction_of_evaluations=above)
-        if above >= 0.9 and med >= th.loss_scale_ratio:
-            out.append(Finding("loss_scale_mismatch", "warning",
-                               f"Training loss is {med:.1f}x the evaluation loss (median over the run): more than "
-                               "regularization explains; most likely the two are logged on different scales "
-                               "(summed vs averaged, or multiplied by the gradient-accumulation steps).", evidence,
-                               "Check how the training loss is logged (reduction, gradient accumulation); if the "
-                               "scales match, check the evaluation set for overlap with the training set."))
-        elif above >= 0.9:
-            out.append(Finding("leakage_signal", "warning",
-                               f"Evaluation loss stays well below training loss: the training loss is at least "
-                               f"{th.leakage_ratio:g}x it at {above:.0%} of the evaluations (median {med:.2f}x).",
-                               evidence, "Check the evaluation set for overlap with the training set (duplicates, "
-                               "leaked labels); heavy dropout or augmentation explain smaller gaps."))
-    tr = run.train_loss
-    xf = tr.x[np.isfinite(tr.v)] if tr is not None else np.array([])
-    if xf.size >= 3 and not any(f.id == "leakage_signal" for f in out):
-        early = tr.v[np.isfinite(tr.v) & (tr.x <= xf[0] + 0.1 * (xf[-1] - xf[0]))]
-        if early.size and early.min() <= th.near_zero_loss and np.nanmin(ev.v) <= 5 * th.near_zero_loss:
-            out.append(Finding("leakage_signal", "warning",
-                               f"Training loss is near zero ({_g(early.min())}) within the first 10 % of the run and "
-                               f"the evaluation loss is near zero too ({_g(np.nanmin(ev.v))}): too easy to be true.",
-                               dict(train_loss_early_min=early.min(), eval_loss_min=np.nanmin(ev.v)),
-                               "Check the data for train/evaluation overlap and for features that leak the label."))
-    return out
+    if ok.sum() < 3:
+        return []
+    ratio = t[ok] / ev.v[ok]
+    above, med = float(np.mean(ratio >= th.leakage_ratio)), float(np.median(ratio))
+    evidence = dict(median_train_eval_ratio=med, fraction_of_evaluations=above)
+    if above >= 0.9 and med >= th.loss_scale_ratio:
+        return [Finding("loss_scale_mismatch", "warning",
+                        f"Training loss is {med:.1f}x the evaluation loss (median over the run): more than "
+                        "regularization explains; most likely the two are logged on different scales (summed vs "
+                        "averaged, or multiplied by the gradient-accumulation steps).", evidence,
+                        "Check how the training loss is logged (reduction, gradient accumulation); if the scales "
+                        "match, check the evaluation set for overlap with the training set.")]
+    if above >= 0.9:
+        return [Finding("eval_below_train", "warning",
+                        f"Evaluation loss stays well below training loss: the training loss is at least "
+                        f"{th.leakage_ratio:g}x it at {above:.0%} of the evaluations (median {med:.2f}x).", evidence,
+                        "Check the evaluation set for overlap with the training set (duplicates, leaked labels); "
+                        "dropout or augmentation active only in training explain smaller gaps.")]
+    return []
+
+
+def check_leakage_signal(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
+    """``leakage_signal``: too easy to be true: at the first evaluation the evaluation loss is
+    already below ``5 x near_zero_loss`` and the training loss (running median) below
+    ``near_zero_loss``, in the first half of the run."""
+    ev, t = run.eval_loss, run.train_at_eval
+    if ev is None or t is None or not np.isfinite(ev.v[0]) or len(ev.x) < 2:
+        return []
+    x0, span = ev.x[0], max(float(ev.x[-1]), float(run.train_loss.x[-1]))
+    if not (ev.v[0] <= 5 * th.near_zero_loss and t[0] <= th.near_zero_loss and x0 <= 0.5 * span):
+        return []
+    return [Finding("leakage_signal", "warning",
+                    f"Too easy to be true: at the first evaluation ({run.by} {x0:g}, {x0 / span:.0%} into the run) the "
+                    f"evaluation loss is already {_g(ev.v[0])} and the training loss {_g(t[0])}.",
+                    dict(first_eval_x=x0, eval_loss_first=ev.v[0], train_loss_at_first_eval=t[0]),
+                    "Check the data for train/evaluation overlap (duplicates across splits) and for features that "
+                    "leak the label.")]
 
 
 def check_generalization_gap(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
@@ -373,5 +378,5 @@ def check_eval_noise(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
 
 #: The curve-shape checks, in report order.
 CURVE_CHECKS = (check_diverged, check_frozen, check_chance_level, check_overfitting, check_overconfidence,
-                check_degrading, check_plateau, check_still_improving, check_unstable, check_loss_ratio,
+                check_degrading, check_plateau, check_still_improving, check_unstable, check_loss_ratio, check_leakage_signal,
                 check_generalization_gap, check_underfitting, check_eval_noise)

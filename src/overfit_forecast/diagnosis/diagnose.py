@@ -44,7 +44,8 @@ CHECK_IDS = {
     "plateau": ("warning", "no material improvement of validation loss over the last third of the run"),
     "still_improving": ("info", "robust tail trend still improves by more than the noise: train longer"),
     "unstable": ("warning", "validation loss swings around its trend (jumps > 10 % and back)"),
-    "leakage_signal": ("warning", "validation loss stays well below training loss, or training loss ~0 at once"),
+    "leakage_signal": ("warning", "training and validation loss ~0 already at the first evaluation: too easy"),
+    "eval_below_train": ("warning", "validation loss well below training loss all run (overlap? regularization?)"),
     "loss_scale_mismatch": ("warning", "training loss many times the validation loss: a logging-scale artifact"),
     "generalization_gap": ("warning", "validation loss several times training loss at the end, and flat"),
     "underfitting": ("warning", "training loss plateaued with low training accuracy"),
@@ -62,14 +63,15 @@ CHECK_IDS = {
 }
 #: Check ids reported as booleans in ``verdicts``.
 PATHOLOGIES = ("diverged", "frozen", "chance_level", "degrading", "plateau", "still_improving", "unstable",
-               "leakage_signal", "loss_scale_mismatch", "generalization_gap", "underfitting")
+               "leakage_signal", "eval_below_train", "loss_scale_mismatch", "generalization_gap", "underfitting")
 _BROKEN = ("diverged", "frozen", "chance_level")
 #: A finding is dropped when one of these fired (a run that never learned is not "still improving").
 SUPPRESSED_BY = {
     "overfitting": _BROKEN, "overconfidence": _BROKEN, "degrading": _BROKEN,
     "plateau": ("diverged", "overfitting", "degrading", "unstable"),
     "still_improving": _BROKEN + ("overfitting", "degrading", "plateau"),
-    "unstable": ("diverged", "frozen"), "leakage_signal": _BROKEN, "loss_scale_mismatch": ("diverged", "frozen"),
+    "unstable": ("diverged", "frozen"), "leakage_signal": _BROKEN, "eval_below_train": _BROKEN,
+    "loss_scale_mismatch": ("diverged", "frozen"),
     "generalization_gap": _BROKEN + ("overfitting",), "underfitting": _BROKEN, "eval_noise_high": _BROKEN,
     "past_best": ("diverged", "frozen"),
 }
