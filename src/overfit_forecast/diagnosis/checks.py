@@ -296,14 +296,17 @@ def check_loss_ratio(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
 
 
 def check_leakage_signal(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
-    """``leakage_signal``: too easy to be true: at the first evaluation the evaluation loss is
-    already below ``5 x near_zero_loss`` and the training loss (running median) below
-    ``near_zero_loss``, in the first half of the run."""
-    ev, t = run.eval_loss, run.train_at_eval
+    """``leakage_signal``: too easy to be true: at the first evaluation, in the first half of the
+    run, the evaluation loss is already within ``[0, 5 x near_zero_loss]`` and the training loss
+    (running median) within ``[0, near_zero_loss]``, having fallen there from a first logged
+    value more than 10 times higher (so a loss whose scale is simply small does not count)."""
+    ev, t, tr = run.eval_loss, run.train_at_eval, run.train_loss
     if ev is None or t is None or not np.isfinite(ev.v[0]) or len(ev.x) < 2:
         return []
-    x0, span = ev.x[0], max(float(ev.x[-1]), float(run.train_loss.x[-1]))
-    if not (ev.v[0] <= 5 * th.near_zero_loss and t[0] <= th.near_zero_loss and x0 <= 0.5 * span):
+    x0, span = ev.x[0], max(float(ev.x[-1]), float(tr.x[-1]))
+    first_train = tr.v[np.isfinite(tr.v)][0]
+    if not (0 <= ev.v[0] <= 5 * th.near_zero_loss and 0 <= t[0] <= th.near_zero_loss and x0 <= 0.5 * span
+            and first_train > 10 * t[0]):
         return []
     return [Finding("leakage_signal", "warning",
                     f"Too easy to be true: at the first evaluation ({run.by} {x0:g}, {x0 / span:.0%} into the run) the "

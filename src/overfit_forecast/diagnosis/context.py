@@ -64,7 +64,7 @@ class DiagnosisThresholds:
     divergence_factor: float = 1.5  # end level above this x start level -> diverged
     frozen_fraction: float = 0.8  # this fraction of successive values identical -> frozen
     chance_max_improvement: float = 0.1  # never improved by more than this fraction ...
-    chance_tol: float = 0.05  # ... and within this fraction of ln C -> chance level
+    chance_tol: float = 0.03  # ... and within this fraction of ln C -> chance level
     tail_fraction: float = 1 / 3  # the "tail" (end region) of a curve
     plateau_k: float = 2.0  # tail improves by no more than this x noise ...
     plateau_rel: float = 0.02  # ... and changes by no more than this fraction of the level -> plateau
