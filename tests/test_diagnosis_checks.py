@@ -192,13 +192,14 @@ def test_too_few_evaluations_leave_overfitting_unjudged():
 
 # --- best checkpoint within the noise ---------------------------------------------------
 
-def test_best_checkpoint_is_earliest_within_noise():
+def test_best_checkpoint_and_earliest_within_noise():
     acc = np.r_[np.linspace(0.5, 0.9, 6), 0.9 + np.array([0.001, -0.002, 0.002, 0.0, -0.001, 0.001, 0.002, 0.0])]
     d = diagnose(epoch_curves(fast_then_slow(14, end=0.1), fast_then_slow(14, end=0.35), val_acc=acc))
     b = d["best_checkpoint"]
     expected = 1 + int(np.flatnonzero(np.abs(acc - acc.max()) <= noise_scale(acc))[0])  # epochs are 1-based
-    assert b["strict_best_x"] in (9, 13) and b["x"] == expected < 9 and b["chosen_by"] == "task metric"
-    assert "within the noise" in [f for f in d["findings"] if f["id"] == "past_best"][0]["message"]
+    assert b["x"] == 1 + int(np.argmax(acc)) and b["chosen_by"] == "task metric"
+    assert b["earliest_within_noise_x"] == expected < b["x"]
+    assert "as good within the evaluation noise" in [f for f in d["findings"] if f["id"] == "past_best"][0]["recommendation"]
 
 
 def test_eval_noise_too_large_to_rank_checkpoints():

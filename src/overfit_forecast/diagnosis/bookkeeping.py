@@ -24,20 +24,23 @@ def _best_index(s: Series) -> int:
 
 
 def best_checkpoint(run: RunView, th: DiagnosisThresholds | None = None) -> dict:
-    """The checkpoint to keep: the earliest evaluation of the selection metric equal to its best
-    within the evaluation noise (:func:`~overfit_forecast.criteria.best_within_noise`), with the
-    strict best, how far the run went past it, and the checkpoint the log says was saved
-    (Hugging Face ``best_model_checkpoint``) compared with the best evaluation of the metric it
-    was judged by. x-values are in the run's x-axis unit."""
+    """The checkpoint to keep: the best evaluation of the selection metric (``x``, ``value``),
+    and the earliest evaluation equal to it within the evaluation noise
+    (``earliest_within_noise_x``, :func:`~overfit_forecast.criteria.best_within_noise`: a
+    cheaper checkpoint the log cannot tell apart from it); how far the run went past the best;
+    and the checkpoint the log says was saved (Hugging Face ``best_model_checkpoint``) compared
+    with the best evaluation of the metric it was judged by. x-values are in the run's x-axis
+    unit."""
     s = run.select
     if not np.isfinite(s.v).any():
         return dict(metric=s.name, chosen_by=run.chosen_by, x=None, step=None, epoch=None, value=None)
     b, e = best_within_noise(s.v, s.mode, s.noise)
     last = float(s.x[-1])
-    out = dict(metric=s.name, chosen_by=run.chosen_by, noise=num(s.noise), x=num(s.x[e]), step=num(s.step[e]),
-               epoch=num(s.epoch[e]), value=num(s.v[e]), strict_best_x=num(s.x[b]), strict_best_value=num(s.v[b]),
-               final_value=num(s.v[-1]), evaluations_past_best=int(len(s.v) - 1 - e), x_past_best=num(last - s.x[e]),
-               fraction_of_run_past_best=num((last - s.x[e]) / last) if last > 0 else 0.0)
+    out = dict(metric=s.name, chosen_by=run.chosen_by, noise=num(s.noise), x=num(s.x[b]), step=num(s.step[b]),
+               epoch=num(s.epoch[b]), value=num(s.v[b]), earliest_within_noise_x=num(s.x[e]),
+               earliest_within_noise_value=num(s.v[e]), final_value=num(s.v[-1]),
+               evaluations_past_best=int(len(s.v) - 1 - b), x_past_best=num(last - s.x[b]),
+               fraction_of_run_past_best=num((last - s.x[b]) / last) if last > 0 else 0.0)
     saved = run.meta.get("best_model_checkpoint")
     if saved is not None or run.meta.get("best_metric") is not None:
         step = _checkpoint_step(saved)
@@ -136,20 +139,22 @@ def check_past_best(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     if b.get("x") is None or run.select is run.train_loss or not b["fraction_of_run_past_best"] > th.past_best_fraction:
         return []
     es = early_stopping_table(run, th)
-    keeps = [r for r in es if r["stopped"] and r["kept_x"] is not None and r["kept_x"] <= b["strict_best_x"]
-             and abs(r["kept_value"] - b["strict_best_value"]) <= (b["noise"] or 0.0)]
+    keeps = [r for r in es if r["stopped"] and r["kept_x"] == b["x"]]
     ckpt = b.get("saved_best_checkpoint") if b.get("saved_agrees_with_log") else None
     rec = f"Use the checkpoint at {run.by} {b['x']:g} ({b['metric']} = {b['value']:.4g})" + (
         f": {ckpt}." if ckpt else "; save checkpoints at every evaluation so that it exists.")
+    if b["earliest_within_noise_x"] < b["x"]:
+        rec += (f" The one at {run.by} {b['earliest_within_noise_x']:g} ({b['earliest_within_noise_value']:.4g}) is "
+                f"as good within the evaluation noise ({b['noise']:.3g}) and cheaper.")
     if keeps:
         k = keeps[0]
         rec += (f" Early stopping on {b['metric']} with patience {k['patience']} would have stopped at {run.by} "
                 f"{k['stop_x']:g}, kept that checkpoint and saved {k['fraction_saved']:.0%} of the run.")
     return [Finding("past_best", "info",
-                    f"Best checkpoint by {b['metric']} ({run.chosen_by}): {run.by} {b['x']:g} ({b['value']:.4g}; the "
-                    f"earliest within the noise {b['noise'] or 0:.3g} of the best {b['strict_best_value']:.4g}); the "
+                    f"Best checkpoint by {b['metric']} ({run.chosen_by}): {run.by} {b['x']:g} ({b['value']:.4g}); the "
                     f"run went on {b['evaluations_past_best']} evaluations ({b['fraction_of_run_past_best']:.0%} of the "
-                    f"run) past it.", dict(best_x=b["x"], evaluations_past_best=b["evaluations_past_best"],
+                    f"run) past it.", dict(best_x=b["x"], earliest_within_noise_x=b["earliest_within_noise_x"],
+                                          evaluations_past_best=b["evaluations_past_best"],
                                           fraction_of_run_past_best=b["fraction_of_run_past_best"]), rec)]
 
 

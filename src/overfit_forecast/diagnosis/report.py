@@ -23,9 +23,9 @@ def diagnosis_markdown(d: dict) -> str:
              f"- Status: **{v['status']}**; overfitting: **{over}**"
              + (f" (onset at {r['x_axis']} {_x(v['onset_step'])})" if v["onset_step"] is not None else "") + ".",
              f"- Best checkpoint: {r['x_axis']} {_x(b.get('x'))} by {b.get('metric')} ({b.get('chosen_by')})"
-             + (f", the earliest within the noise ({b['noise']:.3g}) of the best ({b['strict_best_value']:.4g} at "
-                f"{_x(b['strict_best_x'])})" if b.get("noise") is not None and b.get("strict_best_x") is not None
-                else "") + ".", "", "## Findings", ""]
+             + (f"; from {r['x_axis']} {_x(b['earliest_within_noise_x'])} on, checkpoints are equal to it within "
+                f"the evaluation noise ({b['noise']:.3g})" if b.get("earliest_within_noise_x") is not None
+                and b["earliest_within_noise_x"] != b["x"] else "") + ".", "", "## Findings", ""]
     findings = sorted(d["findings"], key=lambda f: _ORDER.get(f["severity"], 3))
     if not findings:
         lines.append("- Nothing to report.")
