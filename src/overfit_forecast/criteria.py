@@ -273,15 +273,16 @@ def material_rise(values, k: float = 3.0, rel_floor: float = 0.01, min_after: in
     if ok.size < 2:
         return out
     i = int(ok[np.argmin(v[ok])])
-    out.update(min_index=i, minimum=float(v[i]))
+    low = float(v[i])
+    out.update(min_index=i, minimum=low)
     noise = out["noise"] if np.isfinite(out["noise"]) else 0.0
-    out["threshold"] = max(k * noise, rel_floor * abs(v[i]))
+    out["threshold"] = max(k * noise, rel_floor * abs(low))
     after = v[i + 1:]
     if after.size >= min_after and np.isfinite(after[-min_after:]).all():
         last = after[-min_after:]
-        out["rise"] = float(last.mean() - v[i])
-        relative = ok.size < short and v[i] > 0 and last.min() >= (1 + rel_material) * v[i]
-        out["material"] = bool((last.min() - v[i] > noise and out["rise"] > out["threshold"]) or relative)
+        out["rise"] = float(last.mean() - low)
+        relative = ok.size < short and low > 0 and last.min() >= (1 + rel_material) * low
+        out["material"] = bool((last.min() - low > noise and out["rise"] > out["threshold"]) or relative)
     if np.isfinite(v[-1]) and v[i] != 0:
         out["gl_percent"] = float(100.0 * (v[-1] / v[i] - 1.0))
     return out

@@ -112,16 +112,21 @@ def _material_rise(run: RunView, th: DiagnosisThresholds) -> dict | None:
 
 def _train_after(run: RunView, i: int, th: DiagnosisThresholds) -> dict:
     """Training loss (running median at the evaluations) at the onset and at the end, whether it
-    rose materially in between (judged against the noise of the logged training loss), and the
-    generalization gap (validation minus training loss) at the end."""
+    rose materially in between (against the noise of the logged training loss, and by at least
+    half the validation loss's rise), and the generalization gap (validation minus training
+    loss) at the end."""
     t = run.train_at_eval
     if t is None:
         return dict(train_at_onset=None, train_final=None, train_rising=False, gap_final=None)
     noise = run.train_loss.noise  # of the logged points: a smoothed, interpolated curve would understate it
     thr = max(th.material_k * (noise if np.isfinite(noise) else 0.0), th.rel_floor * abs(t[i]))
-    gap = robust_level(run.eval_loss.v, "end", 2) - robust_level(t, "end", 2)
-    return dict(train_at_onset=float(t[i]), train_final=float(t[-1]), train_rising=bool(t[-1] - t[i] > thr),
-                gap_final=float(gap))
+    e_end, t_end = robust_level(run.eval_loss.v, "end", 2), robust_level(t, "end", 2)
+    # "rising" only when the training loss rises materially *and* by at least half as much as the
+    # validation loss: a small rise of a low training loss under a validation loss that shoots up
+    # is still a widening generalization gap
+    rise_t, rise_e = t_end - t[i], e_end - run.eval_loss.v[i]
+    return dict(train_at_onset=float(t[i]), train_final=float(t[-1]), gap_final=float(e_end - t_end),
+                train_rising=bool(rise_t > thr and rise_t >= 0.5 * rise_e))
 
 
 def _prechelt(run: RunView, r: dict) -> dict:
