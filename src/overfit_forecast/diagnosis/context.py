@@ -59,7 +59,7 @@ class DiagnosisThresholds:
     :func:`overfit_forecast.criteria.noise_scale` of the curve concerned."""
 
     material_k: float = 3.0  # a rise is material above this x noise (several times the noise)
-    rel_floor: float = 0.01  # ... and above this fraction of the minimum (guards a zero noise)
+    rel_floor: float = 0.02  # ... and above this fraction of the minimum (a rise too small to matter)
     min_evals: int = 4  # fewer finite evaluations -> no overfitting verdict (null)
     divergence_factor: float = 1.5  # end level above this x start level -> diverged
     frozen_fraction: float = 0.8  # this fraction of successive values identical -> frozen
@@ -166,6 +166,23 @@ def curve_series(curves: Curves, split: str, metric: str, by: str) -> Series | N
                   s.epoch.to_numpy(float), lower_is_better(metric))
 
 
+def _summed_loss(curves: Curves, split: str, names: list[str], by: str) -> Series | None:
+    """The total of component losses logged separately (YOLO's box/cls/dfl losses, multi-task
+    heads), summed at the x-values where all of them are logged."""
+    parts = [curve_series(curves, split, m, by) for m in names]
+    if any(p is None for p in parts):
+        return None
+    x = parts[0].x
+    for p in parts[1:]:
+        x = np.intersect1d(x, p.x)
+    if x.size < 2:
+        return None
+    total = sum(np.interp(x, p.x, p.v) for p in parts)
+    first = parts[0]
+    idx = np.searchsorted(first.x, x)
+    return Series("loss", x, total, first.step[idx], first.epoch[idx], True)
+
+
 def _declared_metric(curves: Curves, override: str | None) -> str | None:
     """metric_for_best_model: given, in meta, or inferred from best_metric matching an eval
     value exactly (Hugging Face does not store the argument in trainer_state.json)."""
@@ -226,6 +243,10 @@ def prepare(curves: Curves, metric_for_best_model: str | None = None) -> RunView
     by = "step" if len(anchor_rows) and anchor_rows.step.notna().all() else "epoch"
     ev = curve_series(curves, "val", primary, by) if primary else None
     tr = curve_series(curves, "train", "loss", by)
+    if primary != "loss" and len(losses) >= 2:  # component losses only: judge their total
+        ev = _summed_loss(curves, "val", losses, by) or ev
+        if tr is None and set(losses) <= set(curves.metrics("train")):
+            tr = _summed_loss(curves, "train", losses, by)
     tm = curve_series(curves, "val", task, by) if task else None
     if (ev is None or len(ev.v) < 2) and (tr is None or len(tr.v) < 2) and (tm is None or len(tm.v) < 2):
         raise DiagnosisError(f"{curves.source}: only one point per curve; a diagnosis needs at least 2 "
