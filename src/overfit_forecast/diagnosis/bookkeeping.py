@@ -11,7 +11,7 @@ import re
 import numpy as np
 
 from ..criteria import best_within_noise, early_stopping
-from .context import DiagnosisThresholds, Finding, RunView, Series, curve_series, num
+from .context import DiagnosisThresholds, Finding, RunView, Series, num
 
 
 def _checkpoint_step(path) -> int | None:
@@ -31,6 +31,12 @@ def best_checkpoint(run: RunView, th: DiagnosisThresholds | None = None) -> dict
     and the checkpoint the log says was saved (Hugging Face ``best_model_checkpoint``) compared
     with the best evaluation of the metric it was judged by. x-values are in the run's x-axis
     unit."""
+    if "best" not in run.cache:
+        run.cache["best"] = _best_checkpoint(run)
+    return run.cache["best"]
+
+
+def _best_checkpoint(run: RunView) -> dict:
     s = run.select
     if not np.isfinite(s.v).any():
         return dict(metric=s.name, chosen_by=run.chosen_by, x=None, step=None, epoch=None, value=None)
@@ -45,8 +51,8 @@ def best_checkpoint(run: RunView, th: DiagnosisThresholds | None = None) -> dict
     if saved is not None or run.meta.get("best_metric") is not None:
         step = _checkpoint_step(saved)
         ref = s
-        if run.declared and run.declared in run.curves.metrics("val") and run.declared != s.name:
-            ref = curve_series(run.curves, "val", run.declared, run.by) or s
+        if run.declared and run.declared != s.name:
+            ref = run.series.get(("val", run.declared)) or s
         bx = ref.x[_best_index(ref)]
         out.update(saved_best_checkpoint=saved, saved_best_step=step, saved_best_metric=num(run.meta.get("best_metric")),
                    saved_judged_by=ref.name, saved_agrees_with_log=bool(step is not None and run.by == "step"

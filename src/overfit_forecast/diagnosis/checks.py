@@ -16,7 +16,7 @@ from ..criteria import (
     at_chance_level, detrended_noise, divergence, frozen_fraction, is_frozen, material_rise, oscillation, plateau,
     robust_level, tail_trend, training_progress, up_successive_strips,
 )
-from .context import DiagnosisThresholds, Finding, RunView, Series, curve_series
+from .context import DiagnosisThresholds, Finding, RunView, Series
 
 _LR_ADVICE = "Lower the learning rate, add warm-up and gradient clipping (in mixed precision, check the loss scaler)."
 
@@ -56,8 +56,7 @@ def check_diverged(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
 def check_frozen(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     """``frozen``: the training loss, or every evaluation curve, repeats the same value for at
     least ``frozen_fraction`` of successive points."""
-    val = [curve_series(run.curves, "val", m, run.by) for m in run.curves.metrics("val")]
-    val = [s for s in val if s is not None and s.finite() >= 4]
+    val = [s for (split, _), s in run.series.items() if split == "val" and s.finite() >= 4]
     if run.train_loss is not None and is_frozen(run.train_loss.v, th.frozen_fraction):
         s = run.train_loss
     elif val and all(is_frozen(s.v, th.frozen_fraction, ignore_zero=False) for s in val):

@@ -125,6 +125,8 @@ class RunView:
     lr: Series | None = None
     train_at_eval: np.ndarray | None = None  # training loss (running median) at the evaluation x
     declared: str | None = None
+    series: dict = field(default_factory=dict)  # every curve: {(split, metric): Series}
+    cache: dict = field(default_factory=dict)  # results computed once per run (best checkpoint)
 
     @property
     def meta(self) -> dict:
@@ -155,21 +157,32 @@ def _canon(name: str | None) -> str | None:
     return {"acc": "accuracy"}.get(d, d)
 
 
+def all_series(curves: Curves, by: str) -> dict:
+    """Every curve of the log on one x-axis (``by``: "step" or "epoch"), as
+    ``{(split, metric): Series}``, sorted by x (stable), points without an x dropped; built with
+    one pass over the table."""
+    t = curves.table
+    out = {}
+    for (split, metric), g in t.groupby(["split", "metric"], sort=False):
+        x = g[by].to_numpy(float)
+        order = np.argsort(x, kind="stable")
+        order = order[np.isfinite(x[order])]
+        if order.size:
+            out[(split, metric)] = Series(metric, x[order], g["value"].to_numpy(float)[order],
+                                          g["step"].to_numpy(float)[order], g["epoch"].to_numpy(float)[order],
+                                          lower_is_better(metric))
+    return out
+
+
 def curve_series(curves: Curves, split: str, metric: str, by: str) -> Series | None:
-    if metric not in curves.metrics(split):
-        return None
-    s = curves.series(split, metric, by)
-    s = s[np.isfinite(s.x.to_numpy(float))]
-    if not len(s):
-        return None
-    return Series(metric, s.x.to_numpy(float), s.value.to_numpy(float), s.step.to_numpy(float),
-                  s.epoch.to_numpy(float), lower_is_better(metric))
+    """One curve of the log as a :class:`Series` on the x-axis ``by`` (None when absent)."""
+    return all_series(curves, by).get((split, metric))
 
 
-def _summed_loss(curves: Curves, split: str, names: list[str], by: str) -> Series | None:
+def _summed_loss(index: dict, split: str, names: list[str]) -> Series | None:
     """The total of component losses logged separately (YOLO's box/cls/dfl losses, multi-task
     heads), summed at the x-values where all of them are logged."""
-    parts = [curve_series(curves, split, m, by) for m in names]
+    parts = [index.get((split, m)) for m in names]
     if any(p is None for p in parts):
         return None
     x = parts[0].x
@@ -241,30 +254,30 @@ def prepare(curves: Curves, metric_for_best_model: str | None = None) -> RunView
         raise DiagnosisError(f"{curves.source}: no curve to diagnose: a diagnosis needs an evaluation curve or a "
                              "training loss.")
     by = "step" if len(anchor_rows) and anchor_rows.step.notna().all() else "epoch"
-    ev = curve_series(curves, "val", primary, by) if primary else None
-    tr = curve_series(curves, "train", "loss", by)
+    index = all_series(curves, by)
+    ev = index.get(("val", primary)) if primary else None
+    tr = index.get(("train", "loss"))
     if primary != "loss" and len(losses) >= 2:  # component losses only: judge their total
-        ev = _summed_loss(curves, "val", losses, by) or ev
+        ev = _summed_loss(index, "val", losses) or ev
         if tr is None and set(losses) <= set(curves.metrics("train")):
-            tr = _summed_loss(curves, "train", losses, by)
-    tm = curve_series(curves, "val", task, by) if task else None
+            tr = _summed_loss(index, "train", losses)
+    tm = index.get(("val", task)) if task else None
     if (ev is None or len(ev.v) < 2) and (tr is None or len(tr.v) < 2) and (tm is None or len(tm.v) < 2):
         raise DiagnosisError(f"{curves.source}: only one point per curve; a diagnosis needs at least 2 "
                              "(non-finite values count: they are evidence of divergence).")
     declared = _declared_metric(curves, metric_for_best_model)
     explicit = _canon(metric_for_best_model or curves.meta.get("metric_for_best_model"))
-    if explicit and explicit in val:
-        sel, chosen_by = curve_series(curves, "val", explicit, by), "declared metric_for_best_model"
+    if explicit and index.get(("val", explicit)) is not None:
+        sel, chosen_by = index[("val", explicit)], "declared metric_for_best_model"
     elif tm is not None:
         sel, chosen_by = tm, "task metric"
     elif ev is not None:
         sel, chosen_by = ev, "evaluation loss"
     else:
         sel, chosen_by = tr, "training loss (no evaluation curve)"
-    lr_name = next((m for m in ("lr", "learning_rate") if m in curves.metrics("train")), None)
+    lr_name = next((m for m in ("lr", "learning_rate") if ("train", m) in index), None)
     run = RunView(curves, by, ev, tr, tm, sel, chosen_by, declared=_canon(declared),
-                  train_acc=curve_series(curves, "train", "accuracy", by),
-                  lr=curve_series(curves, "train", lr_name, by) if lr_name else None)
+                  train_acc=index.get(("train", "accuracy")), lr=index.get(("train", lr_name)), series=index)
     if ev is not None and tr is not None:
         run.train_at_eval = _train_at(tr, ev.x, len(ev.x))
     return run
