@@ -60,10 +60,13 @@ def test_chance_level_run_is_never_told_to_train_longer():
     assert "still_improving" not in ids(d)
 
 
-def test_frozen_evaluation_curves():
-    # labels: frozen yes (after NaN all val metrics repeat 3.666/100/0); a frozen run is not diverged by LR advice
+def test_nan_training_loss_then_frozen_evaluation_curves():
+    # labels: diverged yes (train_loss NaN from step ~4250 to end) and frozen yes (after the NaN all
+    # val metrics repeat 3.666/100/0 for 17 of 20 evals)
     d = run("lightning/Rohithmarktricks__ERAv1_Session13__lightning_logs_version_0/metrics.csv")
-    assert d["verdicts"]["frozen"] and d["verdicts"]["status"] == "frozen"
+    assert d["verdicts"]["diverged"] and d["verdicts"]["frozen"] and d["verdicts"]["status"] == "diverged"
+    f = next(f for f in d["findings"] if f["id"] == "diverged")
+    assert 4200 <= f["evidence"]["first_nonfinite_x"] <= 4300
 
 
 @pytest.mark.parametrize("path", [

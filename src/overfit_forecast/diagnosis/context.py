@@ -59,7 +59,7 @@ class DiagnosisThresholds:
     :func:`overfit_forecast.criteria.noise_scale` of the curve concerned."""
 
     material_k: float = 3.0  # a rise is material above this x noise (several times the noise)
-    rel_floor: float = 0.02  # ... and above this fraction of the minimum (a rise too small to matter)
+    rel_floor: float = 0.01  # ... and above this fraction of the minimum (a rise too small to matter)
     min_evals: int = 4  # fewer finite evaluations -> no overfitting verdict (null)
     divergence_factor: float = 1.5  # end level above this x start level -> diverged
     frozen_fraction: float = 0.8  # this fraction of successive values identical -> frozen
