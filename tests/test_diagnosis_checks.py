@@ -126,6 +126,18 @@ def test_chance_level_ten_classes_in_those_words():
     assert not any(r.startswith("Train longer") for r in d["recommendations"])
 
 
+def test_predicting_the_class_prior_is_chance_level():
+    # 40 classes with a skewed prior: the loss settles at the prior's entropy (3.1 < ln 40), the
+    # accuracy at the majority rate, neither improves
+    tl = np.r_[3.9, 3.3, 3.12, 3.1 + RNG.normal(0, 0.001, 12)]
+    vl = np.r_[3.5, 3.2, 3.11, 3.1 + RNG.normal(0, 0.001, 12)]
+    d = diagnose(epoch_curves(tl, vl, val_acc=np.full(15, 0.06)))
+    f = next(f for f in d["findings"] if f["id"] == "chance_level")
+    assert f["evidence"]["basis"] == "accuracy" and "class prior" in f["message"]
+    learning = diagnose(epoch_curves(tl, vl, val_acc=np.linspace(0.06, 0.3, 15)))
+    assert not learning["verdicts"]["chance_level"]
+
+
 def test_binary_chance_without_accuracy_and_a_learning_run_is_not_chance():
     d = diagnose(epoch_curves(np.log(2) + RNG.normal(0, 0.002, 15), np.log(2) + RNG.normal(0, 0.002, 15)))
     assert d["verdicts"]["chance_level"]

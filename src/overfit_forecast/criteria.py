@@ -372,9 +372,12 @@ def at_chance_level(loss, accuracy=None, n_classes: int | None = None, max_impro
     With an accuracy curve, its final level must also be at most ``1.5 / C`` (chance, allowing
     for class imbalance). Without accuracy or ``n_classes`` (ln C alone is weak evidence: common
     losses lie in its range), the loss must also show no trend: start and end levels within
-    ``k`` x :func:`noise_scale`. Start and end levels are medians of up to 3 points (fewer on
-    short curves). Returns ``chance`` (bool), ``n_classes``, ``ln_c``, ``level`` (end level),
-    ``improvement``.
+    ``k`` x :func:`noise_scale`. A flat loss whose accuracy stays at most 0.55 and never rises
+    more than ``max(k x noise, 0.02)`` above its start is at chance too, whatever the loss level
+    (a model predicting the class prior: its loss is the prior's entropy, below ln C). Start and
+    end levels are medians of up to 3 points (fewer on short curves). Returns ``chance`` (bool),
+    ``basis`` ("ln_c", "accuracy" or None), ``n_classes``, ``ln_c``, ``level`` (end level),
+    ``improvement``, ``accuracy`` (end level).
     """
     f = _finite(loss)
     m = min(3, max(1, f.size // 2))
@@ -388,8 +391,14 @@ def at_chance_level(loss, accuracy=None, n_classes: int | None = None, max_impro
     flat = np.isfinite(imp) and imp < max_improvement and abs(level / start - 1) < max_improvement
     if acc is None and not n_classes:
         flat = flat and abs(start - level) <= k * noise_scale(f)
-    chance = bool(c and flat and abs(level - ln_c) <= tol * ln_c and (acc is None or acc <= 1.5 / c))
-    return dict(chance=chance, n_classes=c, ln_c=ln_c, level=level, improvement=imp)
+    at_ln_c = bool(c and flat and abs(level - ln_c) <= tol * ln_c and (acc is None or acc <= 1.5 / c))
+    at_prior = False
+    if acc is not None and not at_ln_c:
+        a = _finite(accuracy)
+        gain = a.max() - robust_level(a, "start", m)
+        at_prior = bool(flat and acc <= 0.55 and gain <= max(k * noise_scale(a), 0.02))
+    return dict(chance=at_ln_c or at_prior, basis="ln_c" if at_ln_c else "accuracy" if at_prior else None,
+                n_classes=c, ln_c=ln_c, level=level, improvement=imp, accuracy=acc)
 
 
 def tail_trend(values, x=None, fraction: float = 1 / 3, min_points: int = 3) -> dict:

@@ -76,8 +76,8 @@ def check_frozen(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
 
 def check_chance_level(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     """``chance_level``: training and evaluation loss never improve by more than
-    ``chance_max_improvement`` and sit at ln C for C classes
-    (:func:`~overfit_forecast.criteria.at_chance_level`)."""
+    ``chance_max_improvement`` and sit at ln C for C classes, or the validation accuracy never
+    improves from a low level (the class prior) (:func:`~overfit_forecast.criteria.at_chance_level`)."""
     s = run.train_loss if run.train_loss is not None and run.train_loss.finite() >= 3 else run.eval_loss
     if s is None or s.finite() < 3:
         return []
@@ -90,13 +90,18 @@ def check_chance_level(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
         ce = at_chance_level(run.eval_loss.v, acc, c["n_classes"], th.chance_max_improvement, th.chance_tol)
         if not ce["chance"]:
             return []
-    ev = dict(curve=_label(s, run), loss_level=c["level"], n_classes=c["n_classes"], ln_c=c["ln_c"],
-              improvement=c["improvement"], accuracy_final=robust_level(acc, "end") if acc is not None else None)
-    acc_txt = f", accuracy {_g(ev['accuracy_final'])} ~ 1/{c['n_classes']}" if acc is not None else ""
+    ev = dict(curve=_label(s, run), basis=c["basis"], loss_level=c["level"], n_classes=c["n_classes"],
+              ln_c=c["ln_c"], improvement=c["improvement"], accuracy_final=c["accuracy"])
+    if c["basis"] == "ln_c":
+        acc_txt = f", accuracy {_g(c['accuracy'])} ~ 1/{c['n_classes']}" if acc is not None else ""
+        what = (f"{_label(s, run)} stays at {_g(c['level'])} ~ ln {c['n_classes']} = {c['ln_c']:.3f} (the loss of a "
+                f"uniform guess over {c['n_classes']} classes){acc_txt}")
+    else:
+        what = (f"{_label(s, run)} stays at {_g(c['level'])} and validation accuracy at {_g(c['accuracy'])} without "
+                "improving (the model predicts the class prior)")
     return [Finding("chance_level", "error",
-                    f"At chance level: {_label(s, run)} stays at {_g(c['level'])} ~ ln {c['n_classes']} = "
-                    f"{c['ln_c']:.3f} (the loss of a uniform guess over {c['n_classes']} classes){acc_txt} and never "
-                    f"improves by more than {th.chance_max_improvement:.0%}: the run never learned.", ev,
+                    f"At chance level: {what}; the loss never improves by more than {th.chance_max_improvement:.0%}: "
+                    "the run never learned.", ev,
                     "Check the labels and the input pipeline (shuffled labels, wrong targets, constant inputs), "
                     "then the learning rate (too high or too low by orders of magnitude) and the loss/output layer "
                     "pairing. Training longer will not help.")]
