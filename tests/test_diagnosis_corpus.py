@@ -109,3 +109,11 @@ def test_saved_checkpoint_and_partial_epoch_on_a_real_hf_run():
     assert "checkpoint_mismatch" in ids(d)
     b = d["best_checkpoint"]
     assert b["saved_best_step"] is not None and not b["saved_agrees_with_log"]
+
+
+def test_learning_rate_schedule_without_warmup_on_a_real_lightning_log():
+    # the logged lr_adam_w starts at its peak 1e-4 and decays (cosine) to ~2e-6: no warm-up
+    d = run("lightning/LhoWann__trash-project__lightning_logs_version_0/metrics.csv")
+    f = next(f for f in d["findings"] if f["id"] == "no_warmup")
+    assert f["evidence"]["first_lr"] == pytest.approx(1e-4)
+    assert not {"lr_zero_tail", "lr_jump"} & ids(d)

@@ -275,7 +275,8 @@ def prepare(curves: Curves, metric_for_best_model: str | None = None) -> RunView
         sel, chosen_by = ev, "evaluation loss"
     else:
         sel, chosen_by = tr, "training loss (no evaluation curve)"
-    lr_name = next((m for m in ("lr", "learning_rate") if ("train", m) in index), None)
+    lr_name = next((m for (split, m) in sorted(index) if split == "train"
+                    and (m in ("lr", "learning_rate") or m.startswith("lr_"))), None)  # lr, lr_adam, lr_pg0, ...
     run = RunView(curves, by, ev, tr, tm, sel, chosen_by, declared=_canon(declared),
                   train_acc=index.get(("train", "accuracy")), lr=index.get(("train", lr_name)), series=index)
     if ev is not None and tr is not None:
