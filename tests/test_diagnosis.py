@@ -151,3 +151,13 @@ def test_diagnose_path_imports_no_torch_sklearn_scipy_stats_or_matplotlib(tmp_pa
             "print('LOADED', bad)")
     out = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, check=True).stdout
     assert "LOADED []" in out
+
+
+def test_readme_documents_every_check_id():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("### What `diagnose` checks", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `([a-z_]+)` \| (error|warning|info) \|", section, flags=re.M)
+    assert dict(documented) == {k: sev for k, (sev, _) in CHECK_IDS.items()}
