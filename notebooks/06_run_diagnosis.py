@@ -27,10 +27,13 @@
 # the step counter and the learning-rate schedule sane?
 #
 # One scale decides what is "material": the **evaluation noise**, the median absolute change
-# between successive evaluations (`criteria.evaluation_noise`). Overfitting needs the
-# validation loss to end several times that noise above its minimum (over the last two
-# evaluations, not one isolated point) while the training loss falls or stays low; the best
-# checkpoint is the earliest evaluation equal to the best within that noise.
+# between successive evaluations, with a smooth trend removed when that makes it smaller
+# (`criteria.noise_scale`). Overfitting needs the validation loss to end several times that
+# noise above its minimum (over the last two evaluations, not one isolated point) while the
+# training loss falls or stays low and a generalization gap is left. The best checkpoint is the
+# best evaluation of the selection metric (declared `metric_for_best_model`, else the task
+# metric, else the validation loss); the earliest checkpoint equal to it within the noise is
+# reported beside it, as a cheaper choice the log cannot tell apart.
 #
 # From the command line: `overfit-forecast diagnose PATH [--json out.json] [--plot out.png]`
 # and `overfit-forecast predict PATH` (the study's meta-model's overfit forecast).
@@ -61,9 +64,11 @@ meta = pd.read_csv(meta_path / "meta_dataset.csv")
 # %% [markdown]
 # ## The checks
 #
-# Every finding the diagnosis can report (`overfit_forecast.diagnosis.CHECK_IDS`). Severity
-# `error`: the run is broken; `warning`: a problem to act on; `info`: worth knowing. Some
-# findings silence others (last column): a run that never learned is not "still improving".
+# Every finding the diagnosis can report (`overfit_forecast.diagnosis.CHECK_IDS`; each check
+# is a small function of `diagnosis.checks` or `diagnosis.bookkeeping`, every curve predicate
+# one function of `criteria`). Severity `error`: the run is broken; `warning`: a problem to act
+# on; `info`: worth knowing. Some findings silence others (last column): a run that never
+# learned is not "still improving", a swinging curve is not a plateau.
 
 # %%
 rows = [f"| `{cid}` | {sev} | {what} | {', '.join(SUPPRESSED_BY.get(cid, ())) or '—'} |"
