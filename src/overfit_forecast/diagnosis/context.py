@@ -244,7 +244,7 @@ def prepare(curves: Curves, metric_for_best_model: str | None = None) -> RunView
     val = curves.metrics("val")
     losses = [m for m in val if "loss" in m]
     primary = "loss" if "loss" in val else (losses[0] if losses else None)
-    task = task_metric_name(val)
+    task = task_metric_name(val) or (None if primary else next(iter(val), None))  # else the only curve there is
     anchor = primary or task
     if anchor:
         anchor_rows = curves.series("val", anchor)
