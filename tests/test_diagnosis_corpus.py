@@ -117,3 +117,32 @@ def test_learning_rate_schedule_without_warmup_on_a_real_lightning_log():
     f = next(f for f in d["findings"] if f["id"] == "no_warmup")
     assert f["evidence"]["first_lr"] == pytest.approx(1e-4)
     assert not {"lr_zero_tail", "lr_jump"} & ids(d)
+
+
+@pytest.mark.parametrize("path, finding", [
+    # notes: "val floor ~0.045 until step ~280k, then train and val jump up together"
+    ("lightning/LaugeHermansen__DeepLearningProject__experiments_from_bottom_42_log_version_0/metrics.csv", "degrading"),
+    # notes: "falls to the end"
+    ("hf/HaoKen123__ChuyenDE__checkpoint-1500/trainer_state.json", "still_improving"),
+    # val loss identical 0.0873 from epoch 5 (labels: plateau) while the training loss is ~0.015
+    ("lightning/DevilMayHide__LSTM-BADE03_Assignment__checkpoints_lightning_logs_version_14/metrics.csv",
+     "generalization_gap"),
+    # notes: "val_acc 0.2 constant (5 classes)"; training accuracy stays ~0.2 as well
+    ("keras/ADITHYADEV2005__Aionos-Diagonostic__training_log.csv", "underfitting"),
+    # notes: "val loss jumps over 2 decades eval to eval, no readable trend"
+    ("lightning/GajdaMJ__AI-for-Chemistry-Project__lightning_logs_version_25/metrics.csv", "eval_noise_high"),
+    # notes: "val loss ~2x below train loss all run (seasonal split?)"
+    ("lightning/10sajan10__CS6994FinalProject__season_specific_training_lightning_logs_discharge_season_specific_"
+     "site_3_winter/metrics.csv", "eval_below_train"),
+    # notes: "no eval loss, only val_score"
+    ("lightning/EvgeniyAzarov__birdclef-24__lightning_logs_version_1/metrics.csv", "no_evaluation"),
+    # max_steps 15000 ends the run in epoch 19 (trainer_state epoch 18.03)
+    ("hf/anthonyrathe__fixed-whisperv2-flemish__root/trainer_state.json", "partial_epoch"),
+])
+def test_finding_fires_on_a_real_log(path, finding):
+    assert finding in ids(run(path))
+
+
+def test_no_evaluation_leaves_the_overfitting_verdict_null():
+    v = run("lightning/EvgeniyAzarov__birdclef-24__lightning_logs_version_1/metrics.csv")["verdicts"]
+    assert v["overfitting"] is None and v["status"] == "unknown" and v["best_metric"] == "score"
