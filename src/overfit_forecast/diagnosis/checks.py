@@ -327,13 +327,14 @@ def check_leakage_signal(run: RunView, th: DiagnosisThresholds) -> list[Finding]
 
 def check_generalization_gap(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     """``generalization_gap``: at the end the evaluation loss is at least ``gap_ratio`` x the
-    training loss and flat (:func:`~overfit_forecast.criteria.plateau`)."""
+    training loss and no longer improves (its last ``tail_fraction`` improves on the best before
+    by no more than ``plateau_k`` x noise, :func:`~overfit_forecast.criteria.plateau`)."""
     ev, t = run.eval_loss, run.train_at_eval
     if ev is None or t is None or ev.finite() < 6:
         return []
     e_end, t_end = robust_level(ev.v, "end"), robust_level(t, "end")
-    if not (t_end > 0 and e_end / t_end >= th.gap_ratio and plateau(ev.v, "min", th.tail_fraction, th.plateau_k,
-                                                                      th.plateau_rel)["plateau"]):
+    p = plateau(ev.v, "min", th.tail_fraction, th.plateau_k, th.plateau_rel)
+    if not (t_end > 0 and e_end / t_end >= th.gap_ratio and not p["improvement"] > th.plateau_k * p["noise"]):
         return []
     evidence = dict(eval_loss_end=e_end, train_loss_end=t_end, loss_gap=e_end - t_end, ratio=e_end / t_end)
     txt = ""
@@ -350,14 +351,14 @@ def check_generalization_gap(run: RunView, th: DiagnosisThresholds) -> list[Find
 
 
 def check_underfitting(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
-    """``underfitting``: the training loss has plateaued with training accuracy below
-    ``underfit_train_acc``."""
+    """``underfitting``: the training loss no longer improves (beyond ``plateau_k`` x noise over
+    the last ``tail_fraction``) with training accuracy below ``underfit_train_acc``."""
     tr, ta = run.train_loss, run.train_acc
     if tr is None or ta is None or tr.finite() < 6 or not ta.finite():
         return []
     acc = robust_level(ta.v, "end")
     p = plateau(tr.v, "min", th.tail_fraction, th.plateau_k, th.plateau_rel)
-    if not (p["plateau"] and acc < th.underfit_train_acc):
+    if not (not p["improvement"] > th.plateau_k * p["noise"] and acc < th.underfit_train_acc):
         return []
     return [Finding("underfitting", "warning",
                     f"Underfitting: training loss has stopped improving with training accuracy {_g(acc)} "
