@@ -223,14 +223,18 @@ def _train_at(tr: Series, x: np.ndarray, n_eval: int) -> np.ndarray | None:
     ok = np.isfinite(tr.v)
     if ok.sum() < 2:
         return None
-    v = tr.v[ok]
+    v, tx = tr.v[ok], tr.x[ok]
     # odd window: the training points per evaluation, and at least 5 % of the run
     w = int(np.clip(round(max(ok.sum() / max(n_eval, 1), ok.sum() / 20)), 1, 51)) | 1
-    if w > 1 and v.size >= w:
-        h = w // 2
-        padded = np.r_[np.full(h, v[0]), v, np.full(h, v[-1])]
-        v = np.median(np.lib.stride_tricks.sliding_window_view(padded, w), axis=1)
-    return np.interp(x, tr.x[ok], v)
+    if w == 1 or v.size < w:
+        return np.interp(x, tx, v)
+    # the running median is only needed at the training points that bracket an evaluation
+    hi = np.clip(np.searchsorted(tx, x), 0, v.size - 1)
+    need = np.unique(np.r_[hi, np.clip(hi - 1, 0, v.size - 1)])
+    h = w // 2
+    padded = np.r_[np.full(h, v[0]), v, np.full(h, v[-1])]
+    smooth = np.median(padded[need[:, None] + np.arange(w)], axis=1)
+    return np.interp(x, tx[need], smooth)
 
 
 def prepare(curves: Curves, metric_for_best_model: str | None = None) -> RunView:
