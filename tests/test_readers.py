@@ -248,7 +248,7 @@ def test_our_log_and_mapping(tmp_path):
 
 def test_readers_import_no_heavy_libraries():
     code = ("import sys, overfit_forecast.readers; "
-            "print(sorted(m for m in ('torch', 'sklearn', 'scipy', 'tbparse', 'mlflow', 'matplotlib') "
+            "print(sorted(m for m in ('torch', 'sklearn', 'scipy', 'tbparse', 'mlflow', 'matplotlib', 'pandas') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
