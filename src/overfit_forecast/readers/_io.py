@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -138,7 +139,33 @@ def read_table(path: Path, text: str | None = None) -> Table:
     for _ in range(skip):
         m = _LINE_END.search(text, pos)
         pos = m.end() if m else len(text)
-    reader = csv.reader(io.StringIO(text[pos:], newline=""), delimiter=sep, skipinitialspace=True, strict=False)
+    body = text[pos:]
+    try:
+        recs = list(csv.reader(io.StringIO(body, newline=""), delimiter=sep, skipinitialspace=True, strict=False))
+    except csv.Error:
+        recs = []
+    lens = list(map(len, recs))
+    if not (lens and lens[0] > 1 and lens.count(lens[0]) == len(lens)):  # blank lines, ragged rows, errors
+        recs = _records_checked(path, body, sep, skip)
+    if not recs:
+        raise LogFormatError(f"{path}: file is empty")
+    header, rows = recs[0], recs[1:]
+    columns = _column_names(header)
+    if not rows:
+        raise LogFormatError(f"{path}: header only, no rows (columns: {columns})")
+    return Table(columns, [list(c) for c in zip(*rows)], sep, skip + 1)
+
+
+def _records_checked(path: Path, body: str, sep: str, skip: int) -> list[list[str]]:
+    """The non-blank records of a table body, each padded or cut to the header's length (the
+    slow path of :func:`read_table`, for ragged tables).
+
+    Raises
+    ------
+    LogFormatError
+        A row with more non-empty fields than the header, or a quoting error (file line named).
+    """
+    reader = csv.reader(io.StringIO(body, newline=""), delimiter=sep, skipinitialspace=True, strict=False)
     header, rows = None, []
     try:
         for rec in reader:
@@ -146,24 +173,19 @@ def read_table(path: Path, text: str | None = None) -> Table:
                 continue  # a blank line
             if header is None:
                 header = rec
+                rows.append(rec)
                 continue
-            if len(rec) > len(header) and not any(x.strip() for x in rec[len(header):]):
-                rec = rec[:len(header)]  # separators at the end of the line: no extra field
-            if len(rec) > len(header):
+            n = len(header)
+            if len(rec) > n and not any(x.strip() for x in rec[n:]):
+                rec = rec[:n]  # separators at the end of the line: no extra field
+            if len(rec) > n:
                 raise LogFormatError(f"{path}: not a well-formed {_sep_name(sep)}-separated table at line "
-                                     f"{reader.line_num + skip} (expected {len(header)} fields, saw {len(rec)})")
-            rows.append(rec)
+                                     f"{reader.line_num + skip} (expected {n} fields, saw {len(rec)})")
+            rows.append(rec + [""] * (n - len(rec)))
     except csv.Error as exc:
         raise LogFormatError(f"{path}: not a well-formed {_sep_name(sep)}-separated table at line "
                              f"{reader.line_num + skip} ({exc})") from None
-    if header is None:
-        raise LogFormatError(f"{path}: file is empty")
-    columns = _column_names(header)
-    if not rows:
-        raise LogFormatError(f"{path}: header only, no rows (columns: {columns})")
-    n = len(header)
-    cells = [[r[j] if j < len(r) else "" for r in rows] for j in range(n)]
-    return Table(columns, cells, sep, skip + 1)
+    return rows
 
 
 def _column_names(header: list[str]) -> list[str]:
@@ -197,8 +219,16 @@ def parse_numbers(cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     raw = cells.tolist() if hasattr(cells, "tolist") else list(cells)
     n = len(raw)
     vals = np.full(n, np.nan)
-    empty = np.zeros(n, bool)
     junk = np.zeros(n, bool)
+    if n and set(map(type, raw)) == {str}:  # the fast path: numbers and blanks only
+        empty = np.array(raw, dtype=str) == ""
+        filled = ~empty
+        try:
+            vals[filled] = np.fromiter(map(float, itertools.compress(raw, filled)), float, int(filled.sum()))
+            return vals, empty, junk
+        except ValueError:
+            pass
+    empty = np.zeros(n, bool)
     for i, x in enumerate(raw):
         if isinstance(x, str):
             if x == "":
