@@ -105,10 +105,13 @@ def main(argv=None) -> int:
             print(_row(name, 0, walls[name], cpus[name], 0))
         probe = ("import sys; from overfit_forecast.cli import main; "
                  "main(['diagnose', sys.argv[1], '--json', sys.argv[2], '--out', sys.argv[3]]); "
-                 f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
-        heavy = subprocess.run([sys.executable, "-c", probe, str(files[0][1]), out, os.devnull], env=env,
-                               capture_output=True, text=True).stdout.strip().splitlines()
-        print(f"heavy modules imported by diagnose ({files[0][0]}): {(heavy or ['?'])[-1] or 'none'}")
+                 f"print('HEAVY:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))")
+        for kind in kinds:
+            path = next(f for k, f in files if k == kind)
+            res = subprocess.run([sys.executable, "-c", probe, str(path), out, os.devnull], env=env,
+                                 capture_output=True, text=True).stdout
+            heavy = [ln[6:] for ln in res.splitlines() if ln.startswith("HEAVY:")]
+            print(f"heavy modules imported by diagnose ({kind}): {(heavy[-1] or 'none') if heavy else 'probe failed'}")
         if a.importtime:
             cmd = [sys.executable, "-X", "importtime", "-m", "overfit_forecast.cli", "diagnose",
                    str(files[0][1]), "--json", out, "--out", os.devnull]
