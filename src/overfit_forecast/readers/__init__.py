@@ -10,6 +10,11 @@ client, imported only then), our own per-epoch ``logs/`` CSV, and any per-epoch 
 
 Sweep tables (one row per trial) are read by :func:`read_sweep` (:mod:`.sweeps`).
 
+Speed: the readers of text and JSON logs use the standard library (:mod:`csv`, :mod:`json`) and
+numpy only; :class:`Curves` keeps numpy columns and builds its pandas ``table`` on first use,
+and the sweep readers are imported on first use, so that ``overfit-forecast diagnose`` does not
+pay for importing pandas (TensorBoard and MLflow logs do: tbparse and mlflow need it).
+
 Problems with the input raise :class:`LogFormatError` (sweeps: :class:`SweepInputError`, a
 subclass) naming the file and the line, column or key; choices made for the user (which of
 several appended runs was read) are :class:`LogFormatWarning`.
