@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 2. Labels: which runs overfit, and what else went wrong
+# # Labels: which runs overfit, and what else went wrong
 #
 # Each run gets a deterministic, explainable label from its **full** log
 # (`overfit_forecast.labels`). A run is *overfit* when any rule fires:

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 3. Early features: what the first k epochs show
+# # Early features: what the first k epochs show
 #
 # From epochs 1..k of each log only (`overfit_forecast.features`): the nine features of
 # the seed study (mean, max and least-squares slope of the generalization gap; slopes of

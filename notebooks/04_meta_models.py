@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 4. Meta-models: predicting overfitting from the first k epochs
+# # Meta-models: predicting overfitting from the first k epochs
 #
 # Logistic regression (standardized features) and a random forest, evaluated by
 # **leave-one-group-out**: every run is predicted by a model that never saw it, and runs that

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 5. Sweep pathologies: the sick trials, why, and what to try next
+# # Sweep pathologies: the sick trials, why, and what to try next
 #
 # The sweep pathology inspector (`overfit_forecast.inspector`, CLI
 # `overfit-forecast inspect SWEEP.csv`) reads a sweep table — a generic CSV, an Optuna,

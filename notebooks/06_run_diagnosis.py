@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 6. Diagnosing one training run from its logs
+# # Diagnosing one training run from its logs
 #
 # `overfit_forecast.readers` turns the logs people already have — a Hugging Face
 # `trainer_state.json` (or its checkpoint folder), Lightning's `metrics.csv`, Keras CSVLogger

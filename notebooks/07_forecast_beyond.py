@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 7. The forecast pushed further: how early, how sure, and what it saves
+# # The forecast pushed further: how early, how sure, and what it saves
 #
 # Chapter 4 answered the seed study's question at k = 10. This chapter asks what a
 # practitioner would ask next, on the same MNIST sweep and with the same grouped
