@@ -43,7 +43,7 @@ meta = pd.read_csv(meta_path / "meta_dataset.csv")
 # One run per label (from chapter 2) when the sweep has one: the labels come from the full
 # log with the study's rules; the diagnosis below is computed independently from the curves.
 
-# %%
+# %% tags=["show-input"]
 picks = {}
 for label in ("overfit", "healthy", "underfit", "diverged"):
     runs = meta[meta.pathology == label].sort_values("run_id")
@@ -72,7 +72,7 @@ for label, run_id in picks.items():
 # saved every 300 steps, so the best *saved* checkpoint cannot be the best evaluation; and
 # `max_steps` ends the run part-way through an epoch.
 
-# %%
+# %% tags=["show-input"]
 tmp = Path(tempfile.mkdtemp())
 (tmp / "checkpoint-1100").mkdir()
 (tmp / "checkpoint-1100" / "trainer_state.json").write_text(

@@ -483,7 +483,7 @@ def plot_diagnosis(curves: Curves, d: dict, axes=None):
     by = d["run"]["x_axis"]
     task = d["task_metric"]["metric"] if d.get("task_metric") else None
     if axes is None:
-        _, axes = plt.subplots(1, 2 if task else 1, figsize=(11 if task else 6, 3.6), squeeze=False)
+        _, axes = plt.subplots(1, 2 if task else 1, figsize=(7.5 if task else 5, 3.2), squeeze=False)
         axes = axes[0]
     ax = axes[0]
     for split in ("train", "val"):

@@ -47,6 +47,9 @@ DIGEST_FILE = "pipeline_inputs.json"
 #: Files under an input folder that are not hashed: written non-deterministically or not committed.
 _UNHASHED_SUFFIXES = (".skops", ".tmp", ".pyc")
 
+#: Output types whose producing code is folded in the book (figures, generated markdown).
+_PRESENTED_MIME = {"image/png", "image/svg+xml", "text/markdown"}
+
 #: Cell tags that already say how a cell is shown (the pipeline then leaves the cell alone).
 _VISIBILITY_TAGS = {"remove-cell", "remove-input", "remove-output", "hide-input", "hide-output", "hide-cell",
                     "show-input"}
@@ -129,8 +132,9 @@ def normalise_notebook(nb: dict) -> dict:
 
     - ``remove-cell`` on the notebook's ``parameters`` cell (the smoke defaults);
     - ``hide-input`` on papermill's ``injected-parameters`` cell (collapsed, one click away);
-    - ``hide-input`` on code cells that draw a figure and carry no visibility tag of their
-      own: plotting code is plumbing; a cell tagged ``show-input`` keeps its code shown.
+    - ``hide-input`` on code cells that draw a figure or display generated markdown and carry
+      no visibility tag of their own: plotting and report-formatting code is plumbing; a
+      cell tagged ``show-input`` keeps its code shown.
 
     Returns a new dict (nbformat 4 JSON); the input is not modified.
     """
@@ -151,8 +155,7 @@ def normalise_notebook(nb: dict) -> dict:
         elif "parameters" in tags:
             _add_tags(cell, "remove-cell")
         elif cell["cell_type"] == "code" and not tags & _VISIBILITY_TAGS and any(
-                "image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {})
-                for o in cell.get("outputs", [])):
+                set(o.get("data", {})) & _PRESENTED_MIME for o in cell.get("outputs", [])):
             _add_tags(cell, "hide-input")
     return nb
 
