@@ -124,6 +124,7 @@ def test_normalise_notebook_is_idempotent_and_drops_volatile_fields():
     assert once == normalise_notebook(once)
     assert once["metadata"]["papermill"] == {"parameters": {"k": 3}}
     assert once["cells"][0]["id"] == "injected-parameters"
-    assert once["cells"][0]["metadata"] == {"tags": ["injected-parameters", "hide-input"]}
+    assert once["cells"][0]["metadata"]["tags"] == ["injected-parameters", "hide-input"]
+    assert set(once["cells"][0]["metadata"]) == {"tags", "mystnb"}
     assert once["cells"][1]["metadata"] == {"tags": ["show-input"]}  # an explicit tag wins
     assert nb["cells"][0]["id"] == "f00dcafe"  # the input is not modified

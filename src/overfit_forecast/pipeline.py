@@ -47,6 +47,10 @@ DIGEST_FILE = "pipeline_inputs.json"
 #: Files under an input folder that are not hashed: written non-deterministically or not committed.
 _UNHASHED_SUFFIXES = (".skops", ".tmp", ".pyc")
 
+#: Labels of the collapsed cell of injected parameters (MyST-NB cell-level render options).
+PARAMETERS_PROMPT = {"code_prompt_show": "Show the parameters this page was executed with",
+                     "code_prompt_hide": "Hide the parameters"}
+
 #: Output types whose producing code is folded in the book (figures, generated markdown).
 _PRESENTED_MIME = {"image/png", "image/svg+xml", "text/markdown"}
 
@@ -131,7 +135,8 @@ def normalise_notebook(nb: dict) -> dict:
     tags, https://jupyterbook.org/en/stable/interactive/hiding.html):
 
     - ``remove-cell`` on the notebook's ``parameters`` cell (the smoke defaults);
-    - ``hide-input`` on papermill's ``injected-parameters`` cell (collapsed, one click away);
+    - ``hide-input`` on papermill's ``injected-parameters`` cell (collapsed, one click away,
+      labelled :data:`PARAMETERS_PROMPT`);
     - ``hide-input`` on code cells that draw a figure or display generated markdown and carry
       no visibility tag of their own: plotting and report-formatting code is plumbing; a
       cell tagged ``show-input`` keeps its code shown.
@@ -152,6 +157,7 @@ def normalise_notebook(nb: dict) -> dict:
         if "injected-parameters" in tags:
             cell["id"] = "injected-parameters"
             _add_tags(cell, "hide-input")
+            md.setdefault("mystnb", {}).update(PARAMETERS_PROMPT)
         elif "parameters" in tags:
             _add_tags(cell, "remove-cell")
         elif cell["cell_type"] == "code" and not tags & _VISIBILITY_TAGS and any(
