@@ -128,3 +128,17 @@ def test_normalise_notebook_is_idempotent_and_drops_volatile_fields():
     assert set(once["cells"][0]["metadata"]) == {"tags", "mystnb"}
     assert once["cells"][1]["metadata"] == {"tags": ["show-input"]}  # an explicit tag wins
     assert nb["cells"][0]["id"] == "f00dcafe"  # the input is not modified
+
+
+def test_normalise_joins_stream_outputs_split_by_timing():
+    from overfit_forecast.pipeline import normalise_notebook
+
+    def cell(*texts):
+        return {"cell_type": "code", "id": "a", "execution_count": 1, "source": "", "metadata": {},
+                "outputs": [{"output_type": "stream", "name": n, "text": t} for n, t in texts]}
+
+    one = normalise_notebook({"metadata": {}, "cells": [cell(("stdout", ["a\n", "b\n"]), ("stdout", "c\n"))]})
+    two = normalise_notebook({"metadata": {}, "cells": [cell(("stdout", "a\nb\nc\n"))]})
+    assert one == two and one["cells"][0]["outputs"][0]["text"] == "a\nb\nc\n"
+    mixed = normalise_notebook({"metadata": {}, "cells": [cell(("stdout", "a\n"), ("stderr", "w\n"), ("stdout", "b\n"))]})
+    assert [o["name"] for o in mixed["cells"][0]["outputs"]] == ["stdout", "stderr", "stdout"]

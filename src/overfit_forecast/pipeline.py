@@ -130,8 +130,8 @@ def normalise_notebook(nb: dict) -> dict:
     """An executed notebook without volatile metadata, with the book's display tags.
 
     Removes papermill's and nbclient's timestamps and durations, absolute input/output
-    paths and the random id of papermill's injected cell, so that re-running an unchanged
-    notebook gives the same file. Adds the tags the book renders with (Jupyter Book / MyST-NB
+    paths and the random id of papermill's injected cell, and joins consecutive outputs of
+    the same stream, so that re-running an unchanged notebook gives the same file. Adds the tags the book renders with (Jupyter Book / MyST-NB
     tags, https://jupyterbook.org/en/stable/interactive/hiding.html):
 
     - ``remove-cell`` on the notebook's ``parameters`` cell (the smoke defaults);
@@ -148,6 +148,8 @@ def normalise_notebook(nb: dict) -> dict:
     if pm is not None:
         nb["metadata"]["papermill"] = {"parameters": pm.get("parameters", {})}
     for cell in nb.get("cells", []):
+        if "outputs" in cell:
+            cell["outputs"] = _merge_streams(cell["outputs"])
         md = cell.setdefault("metadata", {})
         md.pop("papermill", None)
         md.pop("execution", None)
@@ -164,6 +166,21 @@ def normalise_notebook(nb: dict) -> dict:
                 set(o.get("data", {})) & _PRESENTED_MIME for o in cell.get("outputs", [])):
             _add_tags(cell, "hide-input")
     return nb
+
+
+def _merge_streams(outputs: list) -> list:
+    """Consecutive stream outputs of the same stream joined into one (how the kernel's stdout
+    is split into messages depends on timing; as nbconvert's ``coalesce_streams``)."""
+    merged = []
+    for o in outputs:
+        if o.get("output_type") == "stream":
+            text = "".join(o["text"]) if isinstance(o.get("text"), list) else o.get("text", "")
+            if merged and merged[-1].get("output_type") == "stream" and merged[-1]["name"] == o["name"]:
+                merged[-1]["text"] += text
+                continue
+            o = {**o, "text": text}
+        merged.append(o)
+    return merged
 
 
 def _write_if_changed(nb: dict, path: Path) -> bool:
