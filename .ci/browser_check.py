@@ -141,6 +141,7 @@ class Chromium:
         page = next(t for t in targets if t.get("type") == "page")
         self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
         self._id = 0
+        self.events = []  # protocol events received while waiting for a command's reply
         self.send("Page.enable")
         self.send("Emulation.setDeviceMetricsOverride",
                   width=width, height=height, deviceScaleFactor=1, mobile=False)
@@ -155,6 +156,8 @@ class Chromium:
                 if "error" in msg:
                     raise RuntimeError(f"{method}: {msg['error']}")
                 return msg.get("result", {})
+            if "method" in msg:
+                self.events.append(msg["method"])
 
     def evaluate(self, expression: str):
         r = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
@@ -162,14 +165,19 @@ class Chromium:
             raise RuntimeError(f"page script failed: {r['exceptionDetails']}")
         return r["result"].get("value")
 
-    def open(self, url: str) -> None:
+    def open(self, url: str, timeout: float = 30) -> None:
+        """Navigate to ``url`` and wait for its load event, its images and its fonts."""
+        self.events.clear()
         self.send("Page.navigate", url=url)
-        deadline = time.time() + 30
-        self.ws.settimeout(30)
-        while time.time() < deadline:  # the load event of this navigation
-            msg = json.loads(self.ws.recv())
-            if msg.get("method") == "Page.loadEventFired":
-                break
+        deadline = time.time() + timeout
+        self.ws.settimeout(timeout)
+        try:
+            while "Page.loadEventFired" not in self.events and time.time() < deadline:
+                msg = json.loads(self.ws.recv())
+                if "method" in msg:
+                    self.events.append(msg["method"])
+        except websocket.WebSocketTimeoutException:
+            print(f"warning: no load event for {url} within {timeout:.0f} s", flush=True)
         self.evaluate(WAIT_JS)
 
     def screenshot(self, path: Path, width: int) -> None:
