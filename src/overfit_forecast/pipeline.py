@@ -78,6 +78,8 @@ def _input_files(params: dict, root: Path) -> list[Path]:
         if not s or len(s) > 4096 or "\n" in s:
             continue
         p = Path(s) if Path(s).is_absolute() else root / s
+        if p.resolve() in (root.resolve(), *root.resolve().parents):  # not a stage's input: the whole project
+            continue
         if p.is_file():
             files.add(p)
         elif p.is_dir():
