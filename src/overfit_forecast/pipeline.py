@@ -133,8 +133,9 @@ def normalise_notebook(nb: dict) -> dict:
 
     Removes papermill's and nbclient's timestamps and durations, absolute input/output
     paths and the random id of papermill's injected cell, and joins consecutive outputs of
-    the same stream, so that re-running an unchanged notebook gives the same file. Adds the tags the book renders with (Jupyter Book / MyST-NB
-    tags, https://jupyterbook.org/en/stable/interactive/hiding.html):
+    the same stream, so that re-running an unchanged notebook gives the same file. Adds the
+    tags the book renders with (Jupyter Book / MyST-NB tags,
+    https://jupyterbook.org/en/stable/interactive/hiding.html):
 
     - ``remove-cell`` on the notebook's ``parameters`` cell (the smoke defaults);
     - ``hide-input`` on papermill's ``injected-parameters`` cell (collapsed, one click away,

@@ -73,7 +73,8 @@ def beyond_markdown(b: dict) -> str:
         best = g.loc[g.balanced_accuracy.idxmax()]
         gb = bases[bases.k == k]
         bb = gb.loc[gb.balanced_accuracy.idxmax()] if len(gb) else None
-        rows.append({"k": str(int(k)), "best model": _name(best["name"]), "balanced acc. (model)": _f(best.balanced_accuracy),
+        rows.append({"k": str(int(k)), "best model": _name(best["name"]),
+                     "balanced acc. (model)": _f(best.balanced_accuracy),
                      "best baseline": "n/a" if bb is None else _name(bb["name"]),
                      "balanced acc. (baseline)": "n/a" if bb is None else _f(bb.balanced_accuracy),
                      "difference": "n/a" if bb is None else f"{best.balanced_accuracy - bb.balanced_accuracy:+.3f}"})
