@@ -170,6 +170,23 @@ def test_plateau_and_underfit_known_curves():
     assert {"plateau", "underfitting"} <= ids(d) and d["verdicts"]["overfitting"] is False
 
 
+
+def test_plateau_needs_a_flat_tail_not_a_drift():
+    # best value in the tail within the noise of the best before (the old criterion holds), but
+    # the tail drifts up (or down) by more than 2x noise and 2 % of its level: not a plateau
+    rng = np.random.default_rng(1)
+    t = np.arange(30)
+    train = 1.0 * np.exp(-t / 8) + 0.2
+    base = np.r_[2.0 - 0.1 * t[:10], np.full(20, 1.0)] + rng.normal(0, 0.004, 30)
+    flat = diagnose(epoch_curves(train, base))
+    assert "plateau" in ids(flat)
+    drift = base.copy()
+    drift[20:] += np.linspace(0.0, 0.06, 10)  # +6 % over the last third, 15x the noise
+    assert "plateau" not in ids(diagnose(epoch_curves(train, drift)))
+    down = base.copy()
+    down[20:] -= np.linspace(0.0, 0.06, 10)
+    assert "plateau" not in ids(diagnose(epoch_curves(train, down)))
+
 # --- overfitting materiality judged against the noise ----------------------------------
 
 def test_rise_within_noise_is_not_overfitting_and_above_noise_is():

@@ -218,12 +218,20 @@ def _progress_curve(run: RunView) -> Series | None:
 def check_plateau(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     """``plateau``: the evaluation loss (the training loss when the log has no evaluation at all)
     changes by no more than ``plateau_k`` x noise and ``plateau_rel`` of its level over the last
-    ``tail_fraction`` of the run (:func:`~overfit_forecast.criteria.plateau`)."""
+    ``tail_fraction`` of the run (:func:`~overfit_forecast.criteria.plateau`), and the tail is
+    flat: its least-squares trend (:func:`~overfit_forecast.criteria.tail_trend`) does not change
+    it materially either way, i.e. not by more than both ``plateau_k`` x noise and ``plateau_rel``
+    of its level (the same two-sided test as the improvement; a tail trending up is degradation
+    or overfitting in the making, one trending down is still improving: neither is a plateau)."""
     s = run.eval_loss if run.eval_loss is not None else run.train_loss if run.task is None else None
     if s is None:
         return []
     p = plateau(s.v, s.mode, th.tail_fraction, th.plateau_k, th.plateau_rel)
     if not p["plateau"]:
+        return []
+    t = tail_trend(s.v, s.x, th.tail_fraction)
+    level = abs(robust_level(s.v, "end"))
+    if abs(t["change"]) > th.plateau_k * p["noise"] and abs(t["change"]) > th.plateau_rel * level:
         return []
     fin = np.flatnonzero(np.isfinite(s.v))
     x0 = s.x[fin[p["tail_start"]]]
