@@ -145,6 +145,8 @@ def _prechelt(run: RunView, r: dict) -> dict:
 def check_overfitting(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     """``overfitting``: the evaluation loss rises materially above its minimum and stays there
     (:func:`~overfit_forecast.criteria.material_rise`: the last 2 evaluations more than
+    ``material_k`` x noise above it -- the minimum being the lowest running median of 3, so a
+    single dip does not count -- or a trend ``material_k`` standard errors up that ends
     ``material_k`` x noise above it) while the training loss falls or stays low: it does not rise
     materially, and it ends below the validation loss by more than the rise threshold (a
     generalization gap; a validation loss wandering at the training loss's level is noise)."""
@@ -158,7 +160,7 @@ def check_overfitting(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     ev = run.eval_loss
     evidence = dict(onset_x=ev.x[i], onset_step=ev.step[i], onset_epoch=ev.epoch[i], eval_loss_min=r["minimum"],
                     eval_loss_final=ev.v[-1], rise=r["rise"], noise=r["noise"], threshold=r["threshold"],
-                    rise_in_noise_units=r["rise"] / r["noise"] if r["noise"] else None,
+                    rise_in_noise_units=r["rise"] / r["noise"] if r["noise"] else None, sustained_trend=r["sustained"],
                     train_loss_at_onset=tr["train_at_onset"], train_loss_final=tr["train_final"], **_prechelt(run, r))
     train_txt = (f" while training loss goes {_g(tr['train_at_onset'])} -> {_g(tr['train_final'])}"
                  if tr["train_at_onset"] is not None else " (no training loss logged)")
