@@ -185,6 +185,12 @@ def test_plateau_needs_a_flat_tail_not_a_drift():
     drift = base.copy()
     drift[20:] += np.linspace(0.0, 0.06, 10)
     assert check_plateau(prepare(epoch_curves(train, drift)), th) == []
+    # three evaluations, the last one logged three times at the same step (a final evaluate()):
+    # no tail of later evaluations to call flat
+    steps = [50, 100, 150, 150, 150]
+    val = [0.60, 0.49, 0.451, 0.451, 0.443]
+    run = prepare(step_curves(train_loss=(steps, [0.59, 0.39, 0.27, 0.27, 0.27]), val_loss=(steps, val)))
+    assert check_plateau(run, th) == []
 
 # --- overfitting materiality judged against the noise ----------------------------------
 

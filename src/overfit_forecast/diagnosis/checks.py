@@ -228,15 +228,18 @@ def check_plateau(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     s = run.eval_loss if run.eval_loss is not None else run.train_loss if run.task is None else None
     if s is None:
         return []
-    p = plateau(s.v, s.mode, th.tail_fraction, th.plateau_k, th.plateau_rel)
+    # one value per x (the last logged there): a checkpoint evaluated again at the same step or
+    # epoch (a final evaluate()) is not a later evaluation
+    one = np.r_[s.x[1:] != s.x[:-1], True]
+    x, v = s.x[one], s.v[one]
+    p = plateau(v, s.mode, th.tail_fraction, th.plateau_k, th.plateau_rel)
     if not p["plateau"]:
         return []
-    t = tail_trend(s.v, s.x, th.tail_fraction)
-    level = abs(robust_level(s.v, "end"))
-    if abs(t["change"]) > th.plateau_k * p["noise"] and abs(t["change"]) > th.plateau_rel * level:
+    t = tail_trend(v, x, th.tail_fraction)
+    big = th.plateau_rel * abs(robust_level(v, "end"))
+    if abs(t["change"]) > th.plateau_k * p["noise"] and abs(t["change"]) > big:
         return []
-    fin = np.flatnonzero(np.isfinite(s.v))
-    x0 = s.x[fin[p["tail_start"]]]
+    x0 = x[np.flatnonzero(np.isfinite(v))[p["tail_start"]]]
     return [Finding("plateau", "warning",
                     f"Plateau: {_label(s, run)} changes by {_g(p['improvement'])} ({p['relative']:.1%}) over the last "
                     f"{th.tail_fraction:.0%} of the run (from {run.by} {x0:g}), within {th.plateau_k:g}x its noise "

@@ -56,7 +56,8 @@ def read_hf_trainer(path: str | os.PathLike) -> Curves:
     output folder holding ``checkpoint-*``: the newest is read).
 
     ``log_history`` entries with ``loss`` are train points, ``eval_*`` keys validation points,
-    ``test_*`` keys held-out points, ``learning_rate`` the training series ``lr``; the final summary entry (``train_runtime``) is skipped.
+    ``test_*`` keys held-out points, ``learning_rate`` the training series ``lr``; the final
+    summary entry (``train_runtime``) is skipped.
     HF rounds ``epoch`` to 2 decimals; when ``step / epoch`` is one constant (steps per
     epoch) within that rounding, epochs are recomputed from steps (``meta["epoch_from_step"]``).
     ``meta`` keeps ``best_metric``, ``best_model_checkpoint``, ``global_step``,
