@@ -6,7 +6,7 @@ import pytest
 from overfit_forecast.criteria import (
     at_chance_level, best_within_noise, chance_classes, detrended_noise, divergence, evaluation_noise,
     frozen_fraction, improvement_fraction, least_squares_slope, material_rise, noise_scale, oscillation, plateau,
-    robust_level, sustained_rise, tail_trend,
+    robust_level, sustained_rise, tail_trend, flat_tail,
 )
 
 RNG = np.random.default_rng(1)
@@ -118,3 +118,14 @@ def test_best_within_noise():
     v = [0.5, 0.8, 0.9, 0.901, 0.899, 0.9005]
     assert best_within_noise(v, "max", noise=0.005) == (3, 2)
     assert best_within_noise([1.0, 0.5, 0.7], "min") == (1, 1)
+
+
+def test_flat_tail_both_ways():
+    t = np.arange(30.0)
+    flat = 1.0 + 0.004 * (-1.0) ** t  # noise 0.008
+    assert flat_tail(flat)
+    up = flat + np.r_[np.zeros(20), np.linspace(0, 0.06, 10)]  # +6 %: > 2x noise and > 2 %
+    down = flat - np.r_[np.zeros(20), np.linspace(0, 0.06, 10)]
+    assert not flat_tail(up) and not flat_tail(down)
+    small = flat + np.r_[np.zeros(20), np.linspace(0, 0.015, 10)]  # 1.5 %: within 2 % of the level
+    assert flat_tail(small)

@@ -5,7 +5,7 @@ Noise: :func:`evaluation_noise` (median absolute change between successive evalu
 :func:`detrended_noise`, :func:`noise_scale`; levels: :func:`robust_level`; shapes:
 :func:`material_rise`/:func:`sustained_rise`, :func:`divergence`/:func:`is_diverged`, :func:`frozen_fraction`/
 :func:`is_frozen`, :func:`improvement_fraction`, :func:`chance_classes`/:func:`at_chance_level`,
-:func:`tail_trend`, :func:`plateau`, :func:`oscillation`/:func:`is_unstable`,
+:func:`tail_trend`, :func:`flat_tail`, :func:`plateau`, :func:`oscillation`/:func:`is_unstable`,
 :func:`best_within_noise`.
 """
 
@@ -283,6 +283,17 @@ def tail_trend(values, x=None, fraction: float = 1 / 3, min_points: int = 3) -> 
     change = least_squares_slope(vt, xt) * float(xt[-1] - xt[0])
     ratio = change / noise if noise > 0 else float("nan")
     return dict(change=float(change), noise=noise, ratio=float(ratio))
+
+
+def flat_tail(values, x=None, fraction: float = 1 / 3, k: float = 2.0, rel: float = 0.02) -> bool:
+    """Whether the last ``fraction`` of a curve has no material trend either way: the change of
+    its least-squares line over the tail (:func:`tail_trend`) is not larger than both ``k`` x
+    :func:`noise_scale` and ``rel`` of the curve's end level (:func:`robust_level`). A tail
+    trending up (degradation, overfitting in the making) or down (still improving) is not flat.
+    True when the trend is undefined (fewer than 3 points)."""
+    t = tail_trend(values, x, fraction)
+    big = rel * abs(robust_level(values, "end"))
+    return not (abs(t["change"]) > k * t["noise"] and abs(t["change"]) > big)
 
 
 def plateau(values, mode: str = "min", fraction: float = 1 / 3, k: float = 2.0, rel: float = 0.02,

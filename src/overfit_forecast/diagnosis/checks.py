@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..criteria import (
-    at_chance_level, detrended_noise, divergence, frozen_fraction, is_frozen, material_rise, oscillation, plateau,
-    robust_level, tail_trend, training_progress, up_successive_strips,
+    at_chance_level, detrended_noise, divergence, flat_tail, frozen_fraction, is_frozen, material_rise, oscillation,
+    plateau, robust_level, tail_trend, training_progress, up_successive_strips,
 )
 from .context import DiagnosisThresholds, Finding, RunView, Series
 
@@ -220,11 +220,10 @@ def _progress_curve(run: RunView) -> Series | None:
 def check_plateau(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     """``plateau``: the evaluation loss (the training loss when the log has no evaluation at all)
     changes by no more than ``plateau_k`` x noise and ``plateau_rel`` of its level over the last
-    ``tail_fraction`` of the run (:func:`~overfit_forecast.criteria.plateau`), and the tail is
-    flat: its least-squares trend (:func:`~overfit_forecast.criteria.tail_trend`) does not change
-    it materially either way, i.e. not by more than both ``plateau_k`` x noise and ``plateau_rel``
-    of its level (the same two-sided test as the improvement; a tail trending up is degradation
-    or overfitting in the making, one trending down is still improving: neither is a plateau)."""
+    ``tail_fraction`` of the run (:func:`~overfit_forecast.criteria.plateau`), and the tail has
+    no material trend either way (:func:`~overfit_forecast.criteria.flat_tail`, same thresholds:
+    a tail trending up is degradation or overfitting in the making, one trending down is still
+    improving; neither is a plateau)."""
     s = run.eval_loss if run.eval_loss is not None else run.train_loss if run.task is None else None
     if s is None:
         return []
@@ -235,9 +234,7 @@ def check_plateau(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     p = plateau(v, s.mode, th.tail_fraction, th.plateau_k, th.plateau_rel)
     if not p["plateau"]:
         return []
-    t = tail_trend(v, x, th.tail_fraction)
-    big = th.plateau_rel * abs(robust_level(v, "end"))
-    if abs(t["change"]) > th.plateau_k * p["noise"] and abs(t["change"]) > big:
+    if not flat_tail(v, x, th.tail_fraction, th.plateau_k, th.plateau_rel):
         return []
     x0 = x[np.flatnonzero(np.isfinite(v))[p["tail_start"]]]
     return [Finding("plateau", "warning",
