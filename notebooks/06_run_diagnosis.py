@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 6. Diagnosing one training run from its logs
+# # Diagnosing one training run from its logs
 #
 # `overfit_forecast.readers` turns the logs people already have — a Hugging Face
 # `trainer_state.json` (or its checkpoint folder), Lightning's `metrics.csv`, Keras CSVLogger
@@ -90,7 +90,7 @@ Markdown("| id | severity | fires when | silenced by |\n|---|---|---|---|\n" + "
 # One run per label (from chapter 2) when the sweep has one: the labels come from the full
 # log with the study's rules; the diagnosis below is computed independently from the curves.
 
-# %%
+# %% tags=["show-input"]
 picks = {}
 for label in ("overfit", "healthy", "underfit", "diverged"):
     runs = meta[meta.pathology == label].sort_values("run_id")
@@ -118,7 +118,7 @@ for label, run_id in picks.items():
 # saved every 300 steps, so the best *saved* checkpoint cannot be the best evaluation; and
 # `max_steps` ends the run part-way through an epoch.
 
-# %%
+# %% tags=["show-input"]
 tmp = Path(tempfile.mkdtemp())
 (tmp / "checkpoint-1100").mkdir()
 (tmp / "checkpoint-1100" / "trainer_state.json").write_text(

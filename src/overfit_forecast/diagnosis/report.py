@@ -50,7 +50,7 @@ def plot_diagnosis(curves: Curves, d: dict, axes=None):
     task = next((m for m in (d["best_checkpoint"].get("metric"),) if m and m != "loss"
                  and m in curves.metrics("val")), None)
     if axes is None:
-        _, axes = plt.subplots(1, 2 if task else 1, figsize=(11 if task else 6, 3.6), squeeze=False)
+        _, axes = plt.subplots(1, 2 if task else 1, figsize=(7.5 if task else 5, 3.2), squeeze=False)
         axes = axes[0]
     for split in ("train", "val"):
         if "loss" in curves.metrics(split):
