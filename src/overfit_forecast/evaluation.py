@@ -237,8 +237,8 @@ def bootstrap_ci(pred: pd.DataFrame, n_boot: int = 1000, level: float = 0.95, se
     yp = pred["pred"].to_numpy()
     yp = (yp == POSITIVE).astype(int) if yp.dtype == object else yp.astype(int)
     s = pred["score"].to_numpy(float)
-    idx_by_group = [np.flatnonzero(m) for m in (pred["group_id"].to_numpy()[:, None] ==
-                                                 pred["group_id"].unique()[None, :]).T]
+    codes, uniques = pd.factorize(pred["group_id"].astype(str))
+    idx_by_group = [np.flatnonzero(codes == j) for j in range(len(uniques))]
     fns = {"roc_auc": lambda i: roc_auc_score(y[i], s[i]),
            "balanced_accuracy": lambda i: balanced_accuracy_score(y[i], yp[i])}
     out = {}
