@@ -70,7 +70,7 @@ def curves_to_epoch_log(curves: Curves) -> pd.DataFrame:
     return wide[["epoch", "train_loss", "val_loss", "train_acc", "val_acc", "gap"]].sort_values("epoch").reset_index(drop=True)
 
 
-def default_model_path(kind: str = "fraction", meta_dir: str | os.PathLike = "data/meta", k: int = 10,
+def default_model_path(meta_dir: str | os.PathLike = "data/meta", k: int = 10, kind: str = "epochs",
                        f: float = 0.3) -> Path:
     """``<meta_dir>/forecaster_epochs_k<k>.skops`` (kind "epochs") or
     ``<meta_dir>/forecaster_fraction_f<f>.skops`` (kind "fraction"), from the project root."""
@@ -122,7 +122,8 @@ def forecast(curves: Curves, model_path: str | os.PathLike | None = None, k: int
     from .reallogs import TooShortError
     from .runlog import load_model
 
-    paths = [Path(model_path)] if model_path else [default_model_path("epochs", k=k or 10), default_model_path()]
+    paths = ([Path(model_path)] if model_path else
+             [default_model_path(k=k or 10), default_model_path(kind="fraction")])
     reasons = []
     for path in paths:
         if not path.exists():
@@ -139,10 +140,35 @@ def forecast(curves: Curves, model_path: str | os.PathLike | None = None, k: int
         proba = float(model.predict_proba(X)[0, list(model.classes_).index(1)])
         label = int(model.predict(X)[0])
         desc = f"k={window} epochs" if kind == "epochs" else f"first {window:.0%} of the evaluations"
-        return dict(probability=proba, label=label, window=desc, model=path.name,
+        return dict(probability=proba, label=label, window=desc, k=window, model=path.name,
                     features={c: float(v) for c, v in feats.iloc[0].items()},
+                    drivers=drivers(model.steps[-1][1], feats, proba),
                     caveat=__doc__.split("Caveat printed with every forecast: ")[1].strip())
     raise ForecastRefused(f"{curves.source}: cannot forecast: " + "; ".join(reasons))
+
+
+def drivers(clf, feats: pd.DataFrame, proba: float) -> list[dict] | None:
+    """Which features drove one forecast, by occlusion: ``contribution`` = the forecast's
+    P(overfit) minus the P(overfit) with that feature replaced by its training median (the
+    median-imputer's ``statistics_`` inside the classifier Pipeline), largest magnitude
+    first. None when the classifier has no median imputer."""
+    prep = getattr(clf, "named_steps", {}).get("prep")
+    med = {}
+    for _, trans, cols in getattr(prep, "transformers_", []):
+        first = trans.steps[0][1] if hasattr(trans, "steps") else None
+        if hasattr(first, "statistics_"):
+            med.update(zip(cols, first.statistics_))
+    if not med:
+        return None
+    pos = list(clf.classes_).index(1)
+    out = []
+    for c in feats.columns:
+        if c in med:
+            x = feats.copy()
+            x[c] = med[c]
+            out.append({"feature": c, "value": float(feats[c].iloc[0]),
+                        "contribution": float(proba - clf.predict_proba(x)[0, pos])})
+    return sorted(out, key=lambda d: -abs(d["contribution"]))
 
 
 class RiskDrivenStopping:
