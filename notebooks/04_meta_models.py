@@ -91,8 +91,9 @@ preds[preds.estimator == "forecaster"].groupby("fold").selected.first().value_co
 # %%
 shown = ["forecaster", "seed_random_forest", "seed_logistic_regression", "rules_at_k", f"prechelt_gl{gl_alpha_baseline:g}"]
 wide = preds[preds.estimator.isin(shown)].pivot_table(index="run_id", columns="estimator", values="score")
-y = preds[preds.estimator == "forecaster"].set_index("run_id").y.reindex(wide.index)
-plot_roc_pr(y, {c: wide[c] for c in shown if c in wide});
+y = preds.drop_duplicates("run_id").set_index("run_id").y.reindex(wide.index)
+if len(wide) and y.nunique() == 2:
+    plot_roc_pr(y.astype(int), {c: wide[c] for c in shown if c in wide});
 
 # %% [markdown]
 # ## The saved epoch forecaster

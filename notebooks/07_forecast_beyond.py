@@ -119,16 +119,23 @@ pairs_bin = [(a == "overfit") == (b == "overfit") for a, b in pairs]
 smooth = build_meta_dataset(log_path, th, smooth=3).set_index("run_id")
 y_smooth = (smooth.loc[fk.index, "pathology"] == "overfit").astype(int)
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+
+def safe(fn, y, *a):
+    """A metric, or NaN when ``y`` holds one class (tiny sweeps)."""
+    return float(fn(y, *a)) if len(set(y)) == 2 else float("nan")
+
+
 limits = {
     "errors": int(wrong.sum()), "errors_within_1pt_of_threshold": int((wrong & near).sum()),
     "runs_within_1pt_of_threshold": int(near.sum()),
-    "roc_auc_away_from_thresholds": float(roc_auc_score(fk.y[~near], fk.score[~near])),
-    "balanced_accuracy_away_from_thresholds": float(balanced_accuracy_score(fk.y[~near], fk.pred[~near])),
+    "roc_auc_away_from_thresholds": safe(roc_auc_score, fk.y[~near], fk.score[~near]),
+    "balanced_accuracy_away_from_thresholds": safe(balanced_accuracy_score, fk.y[~near], fk.pred[~near]),
     "seed_pairs": len(pairs), "seed_agreement_end_state": float(np.mean([a == b for a, b in pairs])) if pairs else None,
     "seed_agreement_overfit_vs_rest": float(np.mean(pairs_bin)) if pairs else None,
     "smoothed_label_agreement": float((y_smooth == fk.y).mean()),
-    "roc_auc_vs_smoothed_label": float(roc_auc_score(y_smooth, fk.score)),
-    "balanced_accuracy_vs_smoothed_label": float(balanced_accuracy_score(y_smooth, fk.pred)),
+    "roc_auc_vs_smoothed_label": safe(roc_auc_score, y_smooth, fk.score),
+    "balanced_accuracy_vs_smoothed_label": safe(balanced_accuracy_score, y_smooth, fk.pred),
 }
 # continuous target: final generalization gap (points), out-of-fold random forest regression
 dk = data[data.k == k].reset_index(drop=True)
@@ -155,8 +162,7 @@ pd.Series(limits).to_frame("value")
 # %%
 runs = fk.index.tolist()
 logs = [read_log(log_path / f"{r}.csv") for r in runs]
-replay = replay_policies(logs, (fk.pred == 1).tolist(), k, patience)
-summary = replay_summary(replay)
+summary = replay_summary(replay_policies(logs, (fk.pred == 1).tolist(), k, patience)) if runs else pd.DataFrame()
 summary.round(4)
 
 # %%

@@ -29,7 +29,7 @@ sweeps = {"mnist_cnn": "_build/smoke/logs/mnist"}  # name -> log folder
 meta_dir = "_build/smoke/meta"  # evaluation_real_logs.json and the saved model go here
 fractions = [0.2, 0.3, 0.5]
 f_model = 0.3  # the saved model's fraction
-folds = 5
+repo_folds = 5  # GroupKFold folds over repositories (public logs) or configurations (sweeps)
 n_jobs = 2
 
 # %%
@@ -69,7 +69,7 @@ def pooled(P, S):
     """Each public test fold predicted by a forecaster fit on the sweeps + public training folds."""
     rows = []
     pred = np.zeros(len(P))
-    for train, test in GroupKFold(folds).split(P, P.overfit, P.group_id):
+    for train, test in GroupKFold(repo_folds).split(P, P.overfit, P.group_id):
         A = pd.concat([P.iloc[train], S], ignore_index=True)
         m = fraction_forecaster().fit(A, A.overfit, groups=A.group_id)
         pred[test] = m.predict_proba(P.iloc[test])[:, 1]
@@ -94,17 +94,17 @@ def transfer(P, S):
 
 def compute():
     est = {"forecaster": fraction_forecaster(), **fraction_baselines()}
-    pub, _ = evaluate(P, est, GroupKFold(folds), n_jobs=n_jobs)
-    sw, _ = evaluate(S, est, GroupKFold(folds), n_jobs=n_jobs)
+    pub, _ = evaluate(P, est, GroupKFold(repo_folds), n_jobs=n_jobs)
+    sw, _ = evaluate(S, est, GroupKFold(repo_folds), n_jobs=n_jobs)
     out = {"public": pub.to_dict("records") + transfer(P, S) + pooled(P.copy(), S),
            "sweeps": sw.to_dict("records"), "n_public_logs": int(P.source.nunique()),
            "n_public_repos": int(P.repo.nunique()), "n_sweep_logs": int(S.source.nunique()),
-           "cv": f"GroupKFold({folds}) by repository (public) / configuration (sweeps)"}
+           "cv": f"GroupKFold({repo_folds}) by repository (public) / configuration (sweeps)"}
     return out
 
 
 res = cached_json(meta_path / "evaluation_real_logs.json",
-                  inputs_digest([meta_path / "real_logs_tables.json"], {"folds": folds, "nb": "09"}), compute)
+                  inputs_digest([meta_path / "real_logs_tables.json"], {"folds": repo_folds, "nb": "09"}), compute)
 pub, sw = pd.DataFrame(res["public"]), pd.DataFrame(res["sweeps"])
 
 # %% [markdown]

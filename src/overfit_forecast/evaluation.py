@@ -187,7 +187,11 @@ def evaluate(table: pd.DataFrame, estimators: dict, cv, target: str = "overfit",
     keys = X[by].to_numpy() if by in X else np.zeros(len(X), int)
     rows, preds = [], []
     for name, est in estimators.items():
-        oof = oof_predictions(est, X, y, groups, cv, n_jobs)
+        try:
+            oof = oof_predictions(est, X, y, groups, cv, n_jobs)
+        except ValueError as exc:  # e.g. a training fold with one class (tiny sweeps only)
+            rows.append(dict(estimator=name, view="binary", k=np.nan, metric="error", value=str(exc)[:300]))
+            continue
         y01, pred01, s01, p01 = _binary_view(y, oof)
         for key in np.unique(keys):
             m = keys == key
@@ -200,20 +204,22 @@ def evaluate(table: pd.DataFrame, estimators: dict, cv, target: str = "overfit",
         preds.append(pd.DataFrame({"estimator": name, "run_id": X["run_id"], "group_id": groups, "k": keys,
                                    "y": y, "pred": oof["pred"], "score": s01, "fold": oof["fold"],
                                    "selected": sel}))
-    return pd.DataFrame(rows), pd.concat(preds, ignore_index=True)
+    preds = pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(
+        columns=["estimator", "run_id", "group_id", "k", "y", "pred", "score", "fold", "selected"])
+    return pd.DataFrame(rows), preds
 
 
 def metric_table(rows: pd.DataFrame, metric: str = "roc_auc", view: str = "binary") -> pd.DataFrame:
     """Estimators x windows table of one metric from :func:`evaluate`'s rows."""
-    r = rows[(rows.metric == metric) & (rows.view == view)]
-    return r.pivot_table(index="estimator", columns="k", values="value", sort=False)
+    r = rows[(rows.metric == metric) & (rows.view == view)].astype({"value": float})
+    return r.pivot_table(index="estimator", columns="k", values="value", sort=False, dropna=False)
 
 
 def summary_at(rows: pd.DataFrame, k, view: str = "binary",
                metrics=("roc_auc", "pr_auc", "balanced_accuracy", "precision", "recall", "brier")) -> pd.DataFrame:
     """Estimators x metrics table at window ``k`` from :func:`evaluate`'s rows."""
-    r = rows[(rows.k == k) & (rows.view == view) & rows.metric.isin(metrics)]
-    t = r.pivot_table(index="estimator", columns="metric", values="value", sort=False)
+    r = rows[(rows.k == k) & (rows.view == view) & rows.metric.isin(metrics)].astype({"value": float})
+    t = r.pivot_table(index="estimator", columns="metric", values="value", sort=False, dropna=False)
     return t[[m for m in metrics if m in t]]
 
 
@@ -232,6 +238,9 @@ def bootstrap_ci(pred: pd.DataFrame, n_boot: int = 1000, level: float = 0.95, se
         ``{metric: {"estimate", "low", "high"}}`` (Efron & Tibshirani 1993, percentile method).
     """
     rng = np.random.default_rng(seed)
+    nan = {"estimate": float("nan"), "low": float("nan"), "high": float("nan")}
+    if len(pred) == 0 or pred["y"].nunique() < 2:
+        return {"roc_auc": dict(nan), "balanced_accuracy": dict(nan)}
     y = pred["y"].to_numpy()
     y = (y == POSITIVE).astype(int) if y.dtype == object else y.astype(int)
     yp = pred["pred"].to_numpy()
@@ -249,8 +258,8 @@ def bootstrap_ci(pred: pd.DataFrame, n_boot: int = 1000, level: float = 0.95, se
             if len(np.unique(y[i])) == 2:
                 vals.append(fn(i))
         a = (1 - level) / 2
-        out[name] = {"estimate": float(fn(np.arange(len(y)))), "low": float(np.quantile(vals, a)),
-                     "high": float(np.quantile(vals, 1 - a))}
+        lo, hi = (float(np.quantile(vals, a)), float(np.quantile(vals, 1 - a))) if vals else (np.nan, np.nan)
+        out[name] = {"estimate": float(fn(np.arange(len(y)))), "low": lo, "high": hi}
     return out
 
 
