@@ -33,8 +33,8 @@ from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, TunedThreshold
 from sklearn.pipeline import Pipeline
 
 from overfit_forecast.cache import cached_json, inputs_digest
-from overfit_forecast.evaluation import evaluate, forecastable, summary_at
-from overfit_forecast.features import EarlyCurveFeatures
+from overfit_forecast.evaluation import evaluate, forecastable, oof_permutation_importance, summary_at
+from overfit_forecast.features import CURVE_FEATURES, HPARAMS, EarlyCurveFeatures
 from overfit_forecast.models import GroupedModelSelection, baselines, candidates, forecaster
 from overfit_forecast.paths import project_path
 from overfit_forecast.plots import plot_roc_pr
@@ -59,7 +59,12 @@ def seed_models():
 
 def compute():
     rows, preds = evaluate(data, seed_models(), cv, n_jobs=n_jobs)
-    return {"k": k, "n_runs": int(table[table.k == k].shape[0]), "n_forecast": int(len(data)),
+    try:  # permutation importance on held-out folds only (the forest candidate, fixed)
+        imp = oof_permutation_importance(candidates()["random_forest"], data, data.overfit, data.group_id, cv,
+                                         CURVE_FEATURES + HPARAMS, n_repeats=3).reset_index(names="feature")
+    except ValueError:  # one-class folds (tiny sweeps)
+        imp = pd.DataFrame(columns=["feature", "mean", "std"])
+    return {"importance": imp.to_dict("records"),"k": k, "n_runs": int(table[table.k == k].shape[0]), "n_forecast": int(len(data)),
             "n_groups": int(n_groups), "n_positive": int(data.overfit.sum()),
             "cv": f"outer {type(cv).__name__}" + (f"({cv.n_splits})" if outer_folds else "") +
                   f" over configurations; nested inner GroupKFold({inner_folds})",
@@ -94,6 +99,21 @@ wide = preds[preds.estimator.isin(shown)].pivot_table(index="run_id", columns="e
 y = preds.drop_duplicates("run_id").set_index("run_id").y.reindex(wide.index)
 if len(wide) and y.nunique() == 2:
     plot_roc_pr(y.astype(int), {c: wide[c] for c in shown if c in wide});
+
+# %% [markdown]
+# ## What the forecaster looks at
+#
+# Permutation importance measured on **held-out folds only**: in every outer fold the
+# forest candidate is fit on the training configurations, and the drop in ROC-AUC on the
+# test configurations is measured when one column is shuffled (mean and standard deviation
+# over folds).
+
+# %%
+imp = pd.DataFrame(res["importance"])
+if len(imp):
+    from overfit_forecast.plots import plot_importances
+    plot_importances(imp.set_index("feature")["mean"].head(15), title="held-out permutation importance (ROC-AUC)",
+                     xerr=imp.set_index("feature")["std"].head(15));
 
 # %% [markdown]
 # ## The saved epoch forecaster

@@ -165,10 +165,31 @@ logs = [read_log(log_path / f"{r}.csv") for r in runs]
 summary = replay_summary(replay_policies(logs, (fk.pred == 1).tolist(), k, patience)) if runs else pd.DataFrame()
 summary.round(4)
 
+# %% [markdown]
+# ## Lead time over Prechelt's GL₅
+#
+# For overfit runs flagged at k (held-out forecasts): how many epochs before GL₅ fires on the
+# full log the flag came. Runs where GL₅ never fires are counted apart (for them the
+# forecast is the only warning), not as "not before GL₅".
+
+# %%
+from overfit_forecast.forecast import lead_time
+
+flagged = fk[(fk.y == 1) & (fk.pred == 1)].index
+lt = pd.DataFrame([lead_time(read_log(log_path / f"{r}.csv"), k) for r in flagged], index=flagged,
+                  columns=["gl_fires_epoch", "lead", "val_acc_peak_epoch"])
+fires = lt.lead.notna()
+lead = {"flagged_overfit_runs": int(len(lt)), "gl5_never_fires": int((~fires).sum()),
+        "gl5_fires": int(fires.sum()),
+        "share_flagged_before_gl5_among_fired": float((lt.lead[fires] > 0).mean()) if fires.any() else None,
+        "median_lead_epochs_among_fired": float(lt.lead[fires].median()) if fires.any() else None,
+        "median_lead_vs_val_acc_peak": float((lt.val_acc_peak_epoch - k).median()) if len(lt) else None}
+pd.Series(lead).to_frame("value")
+
 # %%
 from overfit_forecast.runlog import write_json
 
-res_extra = {"limits": limits, "risk_stopping": summary.reset_index(names="policy").to_dict("records"),
+res_extra = {"limits": limits, "lead_time": lead, "risk_stopping": summary.reset_index(names="policy").to_dict("records"),
              "replay_note": "decisions on val_loss; accuracy = val_acc of the model at the stop epoch; "
                             "risk flags = out-of-fold forecasts at k"}
 write_json({**res_extra, "_inputs_sha256": res["_inputs_sha256"]}, meta_path / "evaluation_limits.json")

@@ -296,3 +296,20 @@ def replay_summary(replay: pd.DataFrame, tolerance: float = 0.002) -> pd.DataFra
                   "runs_stopped": int(stopped.sum()),
                   "false_kills": int((stopped & (lost > tolerance)).sum())}
     return pd.DataFrame(out).T
+
+
+def lead_time(log: pd.DataFrame, k: int, gl_alpha: float = 5.0) -> dict:
+    """Lead of a forecast made at epoch ``k`` over Prechelt's GL_alpha on the full log.
+
+    Returns ``gl_fires_epoch`` (first epoch with GL > ``gl_alpha`` percent, on validation
+    loss; None if it never fires), ``lead`` (``gl_fires_epoch - k``; None if it never fires:
+    such runs are counted apart, never as "not before GL") and ``val_acc_peak_epoch``.
+    """
+    from .criteria import generalization_loss
+
+    gl = generalization_loss(log["val_loss"].to_numpy(float))
+    fired = np.flatnonzero(gl > gl_alpha)
+    e = int(log["epoch"].iloc[fired[0]]) if fired.size else None
+    va = log["val_acc"].to_numpy(float)
+    return {"gl_fires_epoch": e, "lead": None if e is None else e - k,
+            "val_acc_peak_epoch": int(log["epoch"].iloc[int(np.nanargmax(va))])}
