@@ -160,3 +160,57 @@ def test_median_pruner_known_answer():
                   [3.0, 2.0, 2.0, 2.0, 2.0]])  # the third run is worse than the median from epoch 1
     assert median_pruner_stops(v, warmup=2).tolist() == [4, 4, 2]
     assert median_pruner_stops(v, warmup=2, patience=2).tolist() == [4, 4, 3]  # waits 2 epochs without improvement
+
+
+def _public(kind, n=6):
+    from overfit_forecast.paths import project_path
+    root = project_path("../shared/data/public_logs")
+    if not (root / "INDEX.csv").exists():
+        pytest.skip("public logs not available")
+    index = pd.read_csv(root / "INDEX.csv")
+    return root, index[index.kind == kind].head(n)
+
+
+def test_real_public_logs_give_fraction_features_and_a_verdict():
+    from overfit_forecast.reallogs import FRACTION_FEATURES, ends_overfitting, evaluation_series, fraction_features
+    root, rows = _public("lightning")
+    seen = 0
+    for rel in rows.local_path:
+        c = read_curves(root / rel)
+        verdict = ends_overfitting(c)
+        assert verdict in (True, False, None)
+        try:
+            s = evaluation_series(c)
+            f = fraction_features(s, 0.5)
+        except ValueError:
+            continue
+        seen += 1
+        assert list(f) == FRACTION_FEATURES and np.isfinite(f["gl"]) and f["gl"] >= 0
+        assert (s.x.diff().dropna() > 0).all()  # one row per evaluation, in order
+        cut = s[s.x <= 0.5 * s.x.iloc[-1]]
+        a, b = fraction_features(cut, 0.5, x_last=s.x.iloc[-1]), fraction_features(s, 0.5)  # nothing after f is read
+        assert pd.Series(a).equals(pd.Series(b))
+    assert seen >= 2
+
+
+def test_predict_cli_on_a_real_step_based_log(tmp_path, capsys):
+    root, rows = _public("hf", n=20)
+    path = tmp_path / "frac.skops"
+    curves = [step_log(g, seed=i) for i, g in enumerate(np.r_[np.zeros(10), np.linspace(0.01, 0.05, 10)])]
+    X = FractionFeatures(0.3).fit_transform(curves)
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    clf = make_pipeline(SimpleImputer(keep_empty_features=True), LogisticRegression()).fit(X, np.r_[np.zeros(10), np.ones(10)])
+    save_meta_model(Pipeline([("features", FractionFeatures(0.3).fit(None)), ("model", clf)]), path)
+    ok = 0
+    for rel in rows.local_path:
+        code = cli(["predict", str(root / rel), "--model", str(path)])
+        out = capsys.readouterr()
+        assert code in (0, 2)
+        if code == 0:
+            ok += 1
+            assert "first 30% of the evaluations" in out.out
+        else:
+            assert "cannot forecast" in out.err
+    assert ok >= 5
