@@ -39,10 +39,19 @@ th = load_thresholds(meta_path)
 windows = sorted(set(ks) | {k})
 digest = inputs_digest([log_path, meta_path / "meta_dataset.csv", meta_path / "label_thresholds.json"],
                        {"ks": windows})
-cached = cached_json(meta_path / "meta_features.json", digest,
-                     lambda: {"rows": build_feature_table(log_path, meta, windows, th).to_dict("records")})
-all_windows = pd.DataFrame(cached["rows"])
-atomic_write_text(meta_path / "meta_features.csv", all_windows.to_csv(index=False))
+csv_path, stamp = meta_path / "meta_features.csv", meta_path / "meta_features.json"
+
+
+def compute():
+    t = build_feature_table(log_path, meta, windows, th)
+    atomic_write_text(csv_path, t.to_csv(index=False))
+    return {"rows": len(t), "windows": windows}
+
+
+if not csv_path.exists():
+    stamp.unlink(missing_ok=True)  # the stamp alone does not make a table
+cached_json(stamp, digest, compute)
+all_windows = pd.read_csv(csv_path)
 table = all_windows[all_windows.k == k].reset_index(drop=True)
 counts = all_windows.groupby("k").reached_k.agg(["size", "sum"]).rename(columns={"size": "runs", "sum": "reached k"})
 counts

@@ -48,6 +48,10 @@ n_groups = data.group_id.nunique()
 cv = LeaveOneGroupOut() if outer_folds == 0 else GroupKFold(min(outer_folds, n_groups))
 
 
+SHOWN = ["forecaster", "seed_random_forest", "seed_logistic_regression", "rules_at_k",
+         f"prechelt_gl{gl_alpha_baseline:g}"]  # predictions kept for the figures
+
+
 def seed_models():
     seed = candidates("seed", names=("logistic_regression", "random_forest"))
     tuned = TunedThresholdClassifierCV(candidates("seed", names=("random_forest",))["random_forest"],
@@ -68,7 +72,8 @@ def compute():
             "n_groups": int(n_groups), "n_positive": int(data.overfit.sum()),
             "cv": f"outer {type(cv).__name__}" + (f"({cv.n_splits})" if outer_folds else "") +
                   f" over configurations; nested inner GroupKFold({inner_folds})",
-            "rows": rows.to_dict("records"), "predictions": preds.to_dict("records")}
+            "rows": rows.to_dict("records"),
+            "predictions": preds[preds.estimator.isin(SHOWN)].drop(columns=["group_id"]).to_dict("records")}
 
 
 digest = inputs_digest([meta_path / "meta_features.csv"], {"k": k, "gl": gl_alpha_baseline, "outer": outer_folds,
@@ -94,7 +99,7 @@ preds[preds.estimator == "forecaster"].groupby("fold").selected.first().value_co
 # ## ROC and precision-recall curves
 
 # %%
-shown = ["forecaster", "seed_random_forest", "seed_logistic_regression", "rules_at_k", f"prechelt_gl{gl_alpha_baseline:g}"]
+shown = SHOWN
 wide = preds[preds.estimator.isin(shown)].pivot_table(index="run_id", columns="estimator", values="score")
 y = preds.drop_duplicates("run_id").set_index("run_id").y.reindex(wide.index)
 if len(wide) and y.nunique() == 2:

@@ -57,7 +57,7 @@ def compute():
     multi, pm = evaluate(data, {"forecaster_multiclass": forecaster("curves+hparams", inner_folds)}, cv,
                          target="end_state", n_jobs=n_jobs)
     rows = pd.concat([binary, multi], ignore_index=True)
-    preds = pd.concat([pb, pm], ignore_index=True)
+    preds = pd.concat([pb[pb.estimator == "forecaster"], pm], ignore_index=True)  # kept: the forecasters' only
     ci = {int(kk): bootstrap_ci(pb[(pb.estimator == "forecaster") & (pb.k == kk)], n_boot) for kk in ks}
     return {"ks": ks, "k": k, "n_forecast": {int(kk): int((data.k == kk).sum()) for kk in ks},
             "n_runs": int(table.run_id.nunique()), "cv": f"outer GroupKFold({cv.n_splits}), inner GroupKFold({inner_folds})",
