@@ -1,14 +1,28 @@
 import numpy as np
 import pandas as pd
 import pytest
-import sklearn
 from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, TunedThresholdClassifierCV
+from sklearn.model_selection import (
+    GroupKFold,
+    LeaveOneGroupOut,
+    TunedThresholdClassifierCV,
+)
 from sklearn.neighbors import KNeighborsClassifier
 
-from overfit_forecast.evaluation import binary_metrics, bootstrap_ci, evaluate, forecastable, oof_predictions
+from overfit_forecast.evaluation import (
+    binary_metrics,
+    bootstrap_ci,
+    evaluate,
+    forecastable,
+    oof_predictions,
+)
 from overfit_forecast.features import CURVE_FEATURES, HPARAMS
-from overfit_forecast.models import GroupedModelSelection, ThresholdRule, baselines, candidates
+from overfit_forecast.models import (
+    GroupedModelSelection,
+    ThresholdRule,
+    baselines,
+    candidates,
+)
 
 
 def table(n=60, seed=0, separable=True, copies=1):

@@ -1,13 +1,19 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.pipeline import make_pipeline
-from sklearn.linear_model import LogisticRegression
-
 from conftest import make_log
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
 from overfit_forecast.features import (
-    CURVE_FEATURES, FEATURES, EarlyCurveFeatures, TooFewEpochsError, build_feature_table, early_features,
-    rules_at_k, window_features,
+    CURVE_FEATURES,
+    FEATURES,
+    EarlyCurveFeatures,
+    TooFewEpochsError,
+    build_feature_table,
+    early_features,
+    rules_at_k,
+    window_features,
 )
 
 

@@ -3,18 +3,23 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
-from overfit_forecast.cli import main as cli
+from conftest import make_log
 from sklearn.pipeline import Pipeline
 
-from conftest import make_log
+from overfit_forecast.cli import main as cli
 from overfit_forecast.evaluation import load_meta_model, save_meta_model
 from overfit_forecast.features import CURVE_FEATURES, EarlyCurveFeatures
-from overfit_forecast.forecast import (ForecastRefused, curves_to_epoch_log, forecast, median_pruner_stops,
-                                       replay_policies, replay_summary)
+from overfit_forecast.forecast import (
+    ForecastRefused,
+    curves_to_epoch_log,
+    forecast,
+    median_pruner_stops,
+    replay_policies,
+    replay_summary,
+)
 from overfit_forecast.models import candidates
-from overfit_forecast.reallogs import FractionFeatures, fraction_forecaster
 from overfit_forecast.readers import read_curves
+from overfit_forecast.reallogs import FractionFeatures, fraction_forecaster
 
 
 def keras_log(path, n_epochs, gap_growth):
@@ -155,11 +160,12 @@ def test_replay_known_stops():
 
 
 def test_median_pruner_known_answer():
-    v = np.array([[3.0, 1.0, 0.9, 0.8, 0.7],
-                  [3.0, 1.0, 0.9, 0.8, 0.7],
-                  [3.0, 2.0, 2.0, 2.0, 2.0]])  # the third run is worse than the median from epoch 1
-    assert median_pruner_stops(v, warmup=2).tolist() == [4, 4, 2]
-    assert median_pruner_stops(v, warmup=2, patience=2).tolist() == [4, 4, 3]  # waits 2 epochs without improvement
+    v = np.array([[3.0, 1.0, 0.9, 0.8, 0.7, 0.6],
+                  [3.0, 1.0, 0.9, 0.8, 0.7, 0.6],
+                  [3.0, 2.0, 2.1, 2.2, 2.3, 2.4]])  # the third run is worse than the median from epoch 1
+    assert median_pruner_stops(v, warmup=2).tolist() == [5, 5, 2]
+    # PatientPruner(patience=2): only once the best (2.0, epoch 1) is older than the last 3 values
+    assert median_pruner_stops(v, warmup=2, patience=2).tolist() == [5, 5, 4]
 
 
 def _public(kind, n=6):
@@ -172,7 +178,12 @@ def _public(kind, n=6):
 
 
 def test_real_public_logs_give_fraction_features_and_a_verdict():
-    from overfit_forecast.reallogs import FRACTION_FEATURES, ends_overfitting, evaluation_series, fraction_features
+    from overfit_forecast.reallogs import (
+        FRACTION_FEATURES,
+        ends_overfitting,
+        evaluation_series,
+        fraction_features,
+    )
     root, rows = _public("lightning")
     seen = 0
     for rel in rows.local_path:
@@ -198,8 +209,8 @@ def test_predict_cli_on_a_real_step_based_log(tmp_path, capsys):
     path = tmp_path / "frac.skops"
     curves = [step_log(g, seed=i) for i, g in enumerate(np.r_[np.zeros(10), np.linspace(0.01, 0.05, 10)])]
     X = FractionFeatures(0.3).fit_transform(curves)
-    from sklearn.linear_model import LogisticRegression
     from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     clf = make_pipeline(SimpleImputer(keep_empty_features=True), LogisticRegression()).fit(X, np.r_[np.zeros(10), np.ones(10)])
     save_meta_model(Pipeline([("features", FractionFeatures(0.3).fit(None)), ("model", clf)]), path)

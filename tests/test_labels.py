@@ -1,9 +1,13 @@
 import numpy as np
-import pandas as pd
 import pytest
-
 from conftest import make_log
-from overfit_forecast.labels import LabelThresholds, label_log, rule_values, sensitivity_table
+
+from overfit_forecast.labels import (
+    LabelThresholds,
+    label_log,
+    rule_values,
+    sensitivity_table,
+)
 
 
 def healthy_log(n=21):

@@ -27,8 +27,12 @@ import pandas as pd
 import sklearn
 from sklearn.base import clone
 from sklearn.metrics import (
-    average_precision_score, balanced_accuracy_score, brier_score_loss, confusion_matrix,
-    precision_recall_fscore_support, roc_auc_score,
+    average_precision_score,
+    balanced_accuracy_score,
+    brier_score_loss,
+    confusion_matrix,
+    precision_recall_fscore_support,
+    roc_auc_score,
 )
 from sklearn.model_selection import cross_validate
 
@@ -121,7 +125,7 @@ def binary_metrics(y_true, y_pred, score, proba=None) -> dict:
            "pr_auc": float(average_precision_score(y_true, score)) if two else nan,
            "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)) if two else nan,
            "precision": float(p[0]), "recall": float(r[0]),
-           "tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp), "n": int(len(y_true))}
+           "tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp), "n": len(y_true)}
     if proba is not None:
         out["brier"] = float(brier_score_loss(y_true, proba))
     return out
@@ -131,7 +135,7 @@ def multiclass_metrics(y_true, y_pred, proba, classes) -> dict:
     """Balanced accuracy, one-vs-rest macro ROC-AUC, per-class precision and recall."""
     y_true = np.asarray(y_true)
     present = [c for c in classes if (y_true == c).any()]
-    out = {"balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)), "n": int(len(y_true))}
+    out = {"balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)), "n": len(y_true)}
     cols = [list(classes).index(c) for c in present]
     if len(present) > 2:
         pr = proba[:, cols] / np.clip(proba[:, cols].sum(axis=1, keepdims=True), 1e-12, None)

@@ -18,7 +18,6 @@ epoch (lower, noisier), so forecasts on such logs are less reliable.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -203,6 +202,14 @@ class RiskDrivenStopping:
         return bool(early_stopping(vl, patience=self.patience, start_from_epoch=self.k)["stopped"])
 
 
+def _patient(values: np.ndarray, patience: int) -> bool:
+    """Optuna ``PatientPruner``'s condition (optuna.pruners.PatientPruner.prune, minimize,
+    ``min_delta=0``): the best value before the last ``patience + 1`` steps is better than the
+    best within them, i.e. no improvement for ``patience`` steps."""
+    before, after = values[: -patience - 1], values[-patience - 1:]
+    return bool(before.size and np.nanmin(before) < np.nanmin(after))
+
+
 def median_pruner_stops(val_loss: np.ndarray, warmup: int = 5, patience: int | None = None) -> np.ndarray:
     """Epoch index at which an Optuna ``MedianPruner(n_warmup_steps=warmup)`` (or, with
     ``patience``, ``PatientPruner(MedianPruner, patience)``) would prune each run.
@@ -223,7 +230,7 @@ def median_pruner_stops(val_loss: np.ndarray, warmup: int = 5, patience: int | N
         on its best for ``patience`` epochs (Optuna's PatientPruner).
     """
     v = np.asarray(val_loss, float)
-    n, t = v.shape
+    n = v.shape[0]
     last = np.array([np.flatnonzero(np.isfinite(r)).max() if np.isfinite(r).any() else 0 for r in v])
     best = np.fmin.accumulate(np.where(np.isfinite(v), v, np.inf), axis=1)
     stops = last.copy()
@@ -233,10 +240,8 @@ def median_pruner_stops(val_loss: np.ndarray, warmup: int = 5, patience: int | N
             col = others[:, e][np.isfinite(others[:, e])]
             if not col.size or not best[i, e] > np.median(col):
                 continue
-            if patience is not None:
-                if early_stopping(v[i, : e + 1], patience=patience)["stop_index"] > e or \
-                        not early_stopping(v[i, : e + 1], patience=patience)["stopped"]:
-                    continue
+            if patience is not None and not _patient(v[i, : e + 1], patience):
+                continue
             stops[i] = e
             break
     return stops

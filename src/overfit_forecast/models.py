@@ -182,7 +182,7 @@ class GroupedModelSelection(ClassifierMixin, BaseEstimator):
     classes_ : array
     """
 
-    __metadata_request__fit = {"groups": True}
+    __metadata_request__fit = {"groups": True}  # noqa: RUF012 (scikit-learn's convention)
 
     def __init__(self, candidates: dict | None = None, inner_folds: int = 4, scoring: str = "roc_auc_ovr"):
         self.candidates = candidates
