@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 4. Meta-models: predicting overfitting from the first k epochs
+# # Meta-models: predicting overfitting from the first k epochs
 #
 # Every run that reached epoch k is forecast, whatever its end state (diverged runs
 # included). Models and baselines go through one evaluation stack
@@ -98,7 +98,7 @@ preds[preds.estimator == "forecaster"].groupby("fold").selected.first().value_co
 # %% [markdown]
 # ## ROC and precision-recall curves
 
-# %%
+# %% mystnb={"figure": {"caption": "ROC (left) and precision-recall (right) curves of the forecaster, the seed-study models and two baselines, from their out-of-fold scores (grouped cross-validation); dotted: chance.", "name": "fig-roc-pr"}}
 shown = SHOWN
 wide = preds[preds.estimator.isin(shown)].pivot_table(index="run_id", columns="estimator", values="score")
 y = preds.drop_duplicates("run_id").set_index("run_id").y.reindex(wide.index)
@@ -113,7 +113,7 @@ if len(wide) and y.nunique() == 2:
 # test configurations is measured when one column is shuffled (mean and standard deviation
 # over folds).
 
-# %%
+# %% mystnb={"figure": {"caption": "What the forecaster looks at: permutation importance measured on held-out folds only, the drop in ROC-AUC when one column is shuffled (mean and standard deviation over outer folds; the 15 largest).", "name": "fig-importances"}}
 imp = pd.DataFrame(res["importance"])
 if len(imp):
     from overfit_forecast.plots import plot_importances

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 7. The forecast pushed further: how early, how sure, what limits it, and what it saves
+# # The forecast pushed further: how early, how sure, what limits it, and what it saves
 #
 # Same sweep and the same evaluation stack as chapter 4 (`overfit_forecast.evaluation.evaluate`),
 # now with **augmentation by truncation**: each run's log cut at every window k adds one
@@ -72,6 +72,19 @@ print(f"{res['n_runs']} runs; forecast at each k: {res['n_forecast']}; {res['cv'
 
 # %% [markdown]
 # ## How early can we tell? (binary view: overfit vs rest, ROC-AUC)
+
+# %% mystnb={"figure": {"caption": "Out-of-fold ROC-AUC and balanced accuracy (overfit vs rest) of the nested forecaster, the ablations (solid) and the practitioners' baselines (dashed) against the number of epochs observed, k.", "name": "fig-how-early"}}
+import matplotlib.pyplot as plt
+
+fig, axes = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
+for ax, col in zip(axes, ["roc_auc", "balanced_accuracy"]):
+    t = metric_table(rows, col)
+    for name, r in t.iterrows():
+        ax.plot(t.columns, r.values, marker="o", ls="-" if name.startswith(("forecaster", "random_forest")) else "--",
+                label=name)
+    ax.set(xlabel="k (epochs observed)", title=col)
+axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+fig.tight_layout()
 
 # %%
 metric_table(rows, "roc_auc").round(3)

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 9. Forecasting real logs: from the first part of any run
+# # Forecasting real logs: from the first part of any run
 #
 # Chapters 4 and 7 need per-epoch accuracies and the sweep's hyperparameters. Real logs
 # (Hugging Face, Lightning, Keras, TensorBoard) log losses by step, with or without
@@ -122,10 +122,10 @@ metric_table(pub, "balanced_accuracy").round(3)
 # %%
 metric_table(sw, "roc_auc").round(3)
 
-# %%
+# %% mystnb={"figure": {"caption": "ROC-AUC against the fraction of the run observed, f: public logs grouped by repository (left) and the study's sweeps grouped by configuration (right); forecasters solid, practitioners' rules dashed.", "name": "fig-real-logs-by-f"}}
 import matplotlib.pyplot as plt
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+fig, axes = plt.subplots(2, 1, figsize=(7, 8), sharey=True)
 for ax, (title, r) in zip(axes, (("public logs (by repository)", pub), ("sweeps (by configuration)", sw))):
     t = metric_table(r, "roc_auc")
     for name, row in t.iterrows():
@@ -133,7 +133,7 @@ for ax, (title, r) in zip(axes, (("public logs (by repository)", pub), ("sweeps 
                 label=name)
     ax.axhline(0.5, c="k", lw=0.5)
     ax.set(xlabel="fraction of the run observed f", ylabel="ROC-AUC", title=title)
-axes[0].legend(fontsize=7)
+axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
 fig.tight_layout()
 
 # %% [markdown]
