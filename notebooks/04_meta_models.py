@@ -79,7 +79,8 @@ def compute():
 digest = inputs_digest([meta_path / "meta_features.csv"], {"k": k, "gl": gl_alpha_baseline, "outer": outer_folds,
                                                           "inner": inner_folds, "nb": "04"})
 res = cached_json(meta_path / "evaluation.json", digest, compute)
-rows, preds = pd.DataFrame(res["rows"]), pd.DataFrame(res["predictions"])
+rows = pd.DataFrame(res["rows"])
+preds = pd.DataFrame(res["predictions"]) if res["predictions"] else pd.DataFrame(columns=["estimator", "run_id", "group_id", "k", "y", "pred", "score", "fold", "selected"])
 print(f"k={k}: {res['n_forecast']} of {res['n_runs']} runs forecast (every run that reached epoch {k}), "
       f"{res['n_groups']} configurations, {res['n_positive']} overfit; {res['cv']}")
 
@@ -115,7 +116,8 @@ if len(wide) and y.nunique() == 2:
 
 # %% mystnb={"figure": {"caption": "What the forecaster looks at: permutation importance measured on held-out folds only, the drop in ROC-AUC when one column is shuffled (mean and standard deviation over outer folds; the 15 largest).", "name": "fig-importances"}}
 imp = pd.DataFrame(res["importance"])
-if len(imp):
+if len(imp) and imp["mean"].notna().any():
+    imp = imp.astype({"mean": float, "std": float}).fillna({"std": 0.0})
     from overfit_forecast.plots import plot_importances
     plot_importances(imp.set_index("feature")["mean"].head(15), title="held-out permutation importance (ROC-AUC)",
                      xerr=imp.set_index("feature")["std"].head(15));

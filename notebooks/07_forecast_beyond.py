@@ -67,7 +67,8 @@ def compute():
 digest = inputs_digest([meta_path / "meta_features.csv"], {"ks": ks, "k": k, "p": patience, "o": outer_folds,
                                                           "i": inner_folds, "b": n_boot, "nb": "07"})
 res = cached_json(meta_path / "evaluation_beyond.json", digest, compute)
-rows, preds = pd.DataFrame(res["rows"]), pd.DataFrame(res["predictions"])
+rows = pd.DataFrame(res["rows"])
+preds = pd.DataFrame(res["predictions"]) if res["predictions"] else pd.DataFrame(columns=["estimator", "run_id", "group_id", "k", "y", "pred", "score", "fold", "selected"])
 print(f"{res['n_runs']} runs; forecast at each k: {res['n_forecast']}; {res['cv']}")
 
 # %% [markdown]
