@@ -131,10 +131,18 @@ if len(imp) and imp["mean"].notna().any():
 # sweep; an unknown plan of epochs is imputed with the sweep's median).
 
 # %%
-chooser = GroupedModelSelection(candidates("curves"), inner_folds).fit(data, data.overfit, groups=data.group_id)
-logs = [(read_log(project_path(log_dir) / f"{r}.csv"), e) for r, e in
-        zip(data.run_id, data.epochs)]
-epoch_model = Pipeline([("features", EarlyCurveFeatures(k)), ("model", candidates("curves")[chooser.selected_])])
-epoch_model.fit(logs, data.overfit.to_numpy())
-save_model(epoch_model, meta_path / f"forecaster_epochs_k{k}.skops")
-print(f"saved forecaster_epochs_k{k}.skops ({chooser.selected_}; inner ROC-AUC {chooser.inner_scores_})")
+model_path = meta_path / f"forecaster_epochs_k{k}.skops"
+
+
+def fit_and_save():
+    chooser = GroupedModelSelection(candidates("curves"), inner_folds).fit(data, data.overfit, groups=data.group_id)
+    logs = [(read_log(project_path(log_dir) / f"{r}.csv"), e) for r, e in zip(data.run_id, data.epochs)]
+    epoch_model = Pipeline([("features", EarlyCurveFeatures(k)), ("model", candidates("curves")[chooser.selected_])])
+    save_model(epoch_model.fit(logs, data.overfit.to_numpy()), model_path)
+    return {"selected": chooser.selected_, "inner_scores": chooser.inner_scores_}
+
+
+if not model_path.exists():
+    (meta_path / f"forecaster_epochs_k{k}.json").unlink(missing_ok=True)
+saved = cached_json(meta_path / f"forecaster_epochs_k{k}.json", digest, fit_and_save)
+print(f"{model_path.name}: {saved['selected']} (inner ROC-AUC {saved['inner_scores']})")

@@ -145,8 +145,19 @@ fig.tight_layout()
 # read.
 
 # %%
-A = pd.concat([P[P.f == f_model], S[S.f == f_model]], ignore_index=True)
-chooser = fraction_forecaster().fit(A, A.overfit, groups=A.group_id)
-model = Pipeline([("features", FractionFeatures(f_model).fit(None)), ("model", chooser.best_estimator_)])
-save_model(model, meta_path / f"forecaster_fraction_f{f_model:g}.skops")
-print(f"saved forecaster_fraction_f{f_model:g}.skops ({chooser.selected_}, inner ROC-AUC {chooser.inner_scores_})")
+model_path = meta_path / f"forecaster_fraction_f{f_model:g}.skops"
+
+
+def fit_and_save():
+    A = pd.concat([P[P.f == f_model], S[S.f == f_model]], ignore_index=True)
+    chooser = fraction_forecaster().fit(A, A.overfit, groups=A.group_id)
+    save_model(Pipeline([("features", FractionFeatures(f_model).fit(None)), ("model", chooser.best_estimator_)]),
+               model_path)
+    return {"selected": chooser.selected_, "inner_scores": chooser.inner_scores_}
+
+
+if not model_path.exists():
+    model_path.with_suffix(".json").unlink(missing_ok=True)
+saved = cached_json(model_path.with_suffix(".json"),
+                    inputs_digest([meta_path / "real_logs_tables.json"], {"f": f_model, "nb": "09"}), fit_and_save)
+print(f"{model_path.name}: {saved['selected']} (inner ROC-AUC {saved['inner_scores']})")
