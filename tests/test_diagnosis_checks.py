@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from overfit_forecast.criteria import noise_scale
+from overfit_forecast.criteria import noise_scale, one_per_x
 from overfit_forecast.diagnosis import CHECK_IDS, DiagnosisThresholds, diagnose, prepare
 from overfit_forecast.diagnosis.bookkeeping import LOG_CHECKS
-from overfit_forecast.diagnosis.checks import CURVE_CHECKS
+from overfit_forecast.diagnosis.checks import CURVE_CHECKS, check_overfitting
 from overfit_forecast.readers import Curves, read_curves
 from test_diagnosis import epoch_curves, ids
 
@@ -340,3 +340,27 @@ def test_thresholds_are_the_knobs():
     assert diagnose(curves)["verdicts"]["overfitting"] is True
     assert diagnose(curves, th=DiagnosisThresholds(material_k=50))["verdicts"]["overfitting"] is False
     assert prepare(curves).by == "epoch"
+
+
+def test_final_evaluation_of_the_best_checkpoint_does_not_hide_overfitting():
+    # Hugging Face with load_best_model_at_end: after the last evaluation, evaluate() logs the
+    # *best* checkpoint's loss again at the same step. It is not a later evaluation: the rise
+    # of the trajectory (0.30 -> 0.42, noise ~0.005) is still overfitting, with its onset at the
+    # minimum, and the final evaluation loss reported is the trajectory's last one.
+    th = DiagnosisThresholds()
+    steps = list(range(100, 1300, 100))
+    val = [0.80, 0.55, 0.42, 0.35, 0.31, 0.30, 0.31, 0.33, 0.36, 0.38, 0.40, 0.42]
+    train = [0.9 * 0.75 ** k for k in range(len(steps))]
+    run = prepare(step_curves(train_loss=(steps, train), val_loss=(steps, val)))
+    (f,) = check_overfitting(run, th)
+    best = prepare(step_curves(train_loss=(steps + [1200], train + [train[-1]]),
+                               val_loss=(steps + [1200], val + [0.30])))
+    (g,) = check_overfitting(best, th)
+    assert g.evidence["onset_x"] == f.evidence["onset_x"] == 600
+    assert g.evidence["eval_loss_final"] == pytest.approx(0.42)
+    assert g.evidence["rise"] == pytest.approx(f.evidence["rise"])
+    # the predicate itself: first / last evaluation per x
+    x = [1, 2, 2, 3, 3, 3]
+    assert one_per_x(x).tolist() == [0, 1, 3] and one_per_x(x, "last").tolist() == [0, 2, 5]
+    with pytest.raises(ValueError, match="keep"):
+        one_per_x(x, "best")

@@ -5,7 +5,7 @@ Noise: :func:`evaluation_noise` (median absolute change between successive evalu
 :func:`detrended_noise`, :func:`noise_scale`; levels: :func:`robust_level`; shapes:
 :func:`material_rise`/:func:`sustained_rise`, :func:`divergence`/:func:`is_diverged`, :func:`frozen_fraction`/
 :func:`is_frozen`, :func:`improvement_fraction`, :func:`chance_classes`/:func:`at_chance_level`,
-:func:`tail_trend`, :func:`flat_tail`, :func:`plateau`, :func:`oscillation`/:func:`is_unstable`,
+:func:`tail_trend`, :func:`flat_tail`, :func:`one_per_x`, :func:`plateau`, :func:`oscillation`/:func:`is_unstable`,
 :func:`best_within_noise`.
 """
 
@@ -55,6 +55,18 @@ def noise_scale(values) -> float:
     :func:`evaluation_noise` alone below 3 finite values."""
     a, b = evaluation_noise(values), detrended_noise(values)
     return float(np.nanmin([a, b])) if np.isfinite(b) else a
+
+
+def one_per_x(x, keep: str = "first") -> np.ndarray:
+    """Indices keeping one evaluation per x-value of a log in x order: the ``"first"`` (the
+    training trajectory's) or the ``"last"`` logged there. A checkpoint evaluated again at the
+    same step or epoch (Hugging Face's final ``evaluate()``; after ``load_best_model_at_end``
+    the *best* checkpoint's loss) is not a later evaluation. ValueError: bad ``keep``."""
+    if keep not in ("first", "last"):
+        raise ValueError(f"keep must be 'first' or 'last', got {keep!r}")
+    x = np.asarray(x)
+    new = x[1:] != x[:-1]
+    return np.flatnonzero(np.r_[True, new] if keep == "first" else np.r_[new, True])
 
 
 def robust_level(values, which: str = "start", n: int = 3) -> float:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..criteria import (
-    at_chance_level, detrended_noise, divergence, flat_tail, frozen_fraction, is_frozen, material_rise, oscillation,
-    plateau, robust_level, tail_trend, training_progress, up_successive_strips,
+    at_chance_level, detrended_noise, divergence, flat_tail, frozen_fraction, is_frozen, material_rise, one_per_x,
+    oscillation, plateau, robust_level, tail_trend, training_progress, up_successive_strips,
 )
 from .context import DiagnosisThresholds, Finding, RunView, Series
 
@@ -108,10 +108,17 @@ def check_chance_level(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
 
 
 def _material_rise(run: RunView, th: DiagnosisThresholds) -> dict | None:
+    """:func:`material_rise` of the evaluation loss, one evaluation per x (the first logged there,
+    :func:`~overfit_forecast.criteria.one_per_x`);
+    ``min_index`` and ``keep`` index the full series."""
     ev = run.eval_loss
     if ev is None or ev.finite() < th.min_evals:
         return None
-    return material_rise(ev.v, th.material_k, th.rel_floor)
+    keep = one_per_x(ev.x)
+    r = material_rise(ev.v[keep], th.material_k, th.rel_floor)
+    if r["min_index"] is not None:
+        r["min_index"] = int(keep[r["min_index"]])
+    return dict(r, keep=keep)
 
 
 def _train_after(run: RunView, i: int, th: DiagnosisThresholds) -> dict:
@@ -124,7 +131,8 @@ def _train_after(run: RunView, i: int, th: DiagnosisThresholds) -> dict:
         return dict(train_at_onset=None, train_final=None, train_rising=False, gap_final=None)
     noise = run.train_loss.noise  # of the logged points: a smoothed, interpolated curve would understate it
     thr = max(th.material_k * (noise if np.isfinite(noise) else 0.0), th.rel_floor * abs(t[i]))
-    e_end, t_end = robust_level(run.eval_loss.v, "end", 2), robust_level(t, "end", 2)
+    keep = one_per_x(run.eval_loss.x)
+    e_end, t_end = robust_level(run.eval_loss.v[keep], "end", 2), robust_level(t[keep], "end", 2)
     # "rising" only when the training loss rises materially *and* by at least half as much as the
     # validation loss: a small rise of a low training loss under a validation loss that shoots up
     # is still a widening generalization gap
@@ -134,10 +142,9 @@ def _train_after(run: RunView, i: int, th: DiagnosisThresholds) -> dict:
 
 
 def _prechelt(run: RunView, r: dict) -> dict:
-    v = run.eval_loss.v
+    v, t = run.eval_loss.v[r["keep"]], run.train_at_eval
     strip = max(2, min(5, len(v) // 3))
-    pk = training_progress(run.train_at_eval, strip)[-1] if run.train_at_eval is not None and len(v) >= strip \
-        else np.nan
+    pk = training_progress(t[r["keep"]], strip)[-1] if t is not None and len(v) >= strip else np.nan
     pq = r["gl_percent"] / pk if np.isfinite(pk) and pk > 0 else np.nan
     return dict(gl_percent=r["gl_percent"], pq=pq, up_rises=up_successive_strips(v, strip), strip=strip)
 
@@ -159,7 +166,7 @@ def check_overfitting(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
         return []
     ev = run.eval_loss
     evidence = dict(onset_x=ev.x[i], onset_step=ev.step[i], onset_epoch=ev.epoch[i], eval_loss_min=r["minimum"],
-                    eval_loss_final=ev.v[-1], rise=r["rise"], noise=r["noise"], threshold=r["threshold"],
+                    eval_loss_final=ev.v[r["keep"][-1]], rise=r["rise"], noise=r["noise"], threshold=r["threshold"],
                     rise_in_noise_units=r["rise"] / r["noise"] if r["noise"] else None, sustained_trend=r["sustained"],
                     train_loss_at_onset=tr["train_at_onset"], train_loss_final=tr["train_final"], **_prechelt(run, r))
     train_txt = (f" while training loss goes {_g(tr['train_at_onset'])} -> {_g(tr['train_final'])}"
@@ -227,9 +234,7 @@ def check_plateau(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     s = run.eval_loss if run.eval_loss is not None else run.train_loss if run.task is None else None
     if s is None:
         return []
-    # one value per x (the last logged there): a checkpoint evaluated again at the same step or
-    # epoch (a final evaluate()) is not a later evaluation
-    one = np.r_[s.x[1:] != s.x[:-1], True]
+    one = one_per_x(s.x, "last")  # a checkpoint evaluated again at the same x is not a later evaluation
     x, v = s.x[one], s.v[one]
     p = plateau(v, s.mode, th.tail_fraction, th.plateau_k, th.plateau_rel)
     if not p["plateau"]:
