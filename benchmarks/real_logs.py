@@ -1,0 +1,170 @@
+"""Real-log benchmark (issue 8): ``overfit-forecast diagnose`` (and ``inspect`` on the sweep
+tables) against five peer tools on the public training logs of ``shared/data/public_logs``,
+scored against the hand labels of ``benchmarks/real_logs/labels.csv`` (``PROTOCOL.md``).
+
+Every tool runs as a fresh process per file (timed, ``--jobs`` at a time), the peers from
+their own virtual environment ``benchmarks/.peers-venv`` (created with pinned versions by
+``--setup-peers``, or on first use). Raw outputs are cached in ``_build/real_logs/raw/``, so
+scoring is redone without re-running (``--rerun`` forces it). Printed and written: per tool
+and pathology n, accuracy, precision, recall, false-alarm rate, onset and best-step error
+(median |error| / run length), unreadable files, crashes, median seconds per call;
+``_build/real_logs/results.json`` and ``benchmarks/real_logs/results.md``. Without
+``labels.csv`` only readability and speed are reported.
+
+Which finding of each tool means which pathology (details and reasons in
+``benchmarks/real_logs/PEERS.md``; the dicts are in ``real_logs/tools.py``):
+
+| pathology | overfit-forecast | runmedic 0.1.1 | trainproof 0.22.0 | trainspotter 0.2.6 | losslint 0.4.1 | finetune-doctor 0.2.2 |
+|---|---|---|---|---|---|---|
+| overfitting | `overfitting`, `overconfident` (status or finding id; `verdicts.overfitting`) | `overfitting` (warning or info) | `TP-OVERFIT` | `overfitting` (warning; not the `info` it downgrades to when it blames divergence) | `overfit_onset` | `overfitting` WARNING/CRITICAL (not INFO "slightly worse") |
+| diverged | `diverged` | `divergence`, `non_finite` | `TP-DIVERGE`, `TP-NAN`, `TP-NAN-GRAD` | `divergence` | `divergence`, `nan_inf` | `loss_degenerate` "NaN loss" |
+| chance_level | `chance_level` | `no_learning` | `TP-DEAD-RUN` | -- | -- | `not_learning` "Not learning" |
+| frozen | `frozen` | -- | `TP-FLAT`, `TP-ZERO-LOSS(-ONSET)` | -- | -- | `loss_degenerate` "exactly zero" |
+| plateau | `plateau` | `constant_lr_plateau` | -- | `plateau` | `stagnation` | `stopped_improving` |
+| leakage_signal | `leakage_signal` | `val_below_train` | -- | `loss_floor` | -- | `eval_below_train` |
+| onset step | `verdicts.onset_step` / `validation.onset.x` | overfitting `step` | `@stepN` in TP-OVERFIT | overfitting `step_start` | `details.since_step` | overfitting `metrics.best_step` |
+| best step | `verdicts.best_step` / `best_checkpoint.x` | overfitting `step` | "best checkpoint was near step N" | overfitting `step_start` | -- | `pick.best_step` |
+
+Usage::
+
+    python benchmarks/real_logs.py --setup-peers         # create/refresh the peers' venv
+    python benchmarks/real_logs.py                       # everything, 2 processes at a time
+    python benchmarks/real_logs.py --limit 3 --kind hf   # quick look
+    python benchmarks/real_logs.py --score-only          # re-score the cache
+
+Run with the project's Python and ``PYTHONPATH=src`` (the log readers give run lengths).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from real_logs import corpus, runner, scoring  # noqa: E402  (the package beside this script)
+from real_logs.tools import TOOLS  # noqa: E402
+
+LABELS = Path(__file__).resolve().parent / "real_logs" / "labels.csv"
+RESULTS_MD = Path(__file__).resolve().parent / "real_logs" / "results.md"
+SHOW = ["tool", "pathology", "n", "unclear", "accuracy", "precision", "recall", "false_alarm_rate",
+        "onset_error", "best_error", "unreadable", "crashes", "median_s"]
+
+
+def _args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--jobs", type=int, default=2, help="processes at a time (default 2)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N files of each kind")
+    p.add_argument("--kind", nargs="*", default=None, help="only these INDEX kinds (hf lightning keras tensorboard sweeps)")
+    p.add_argument("--tools", nargs="*", default=list(TOOLS), choices=list(TOOLS), metavar="TOOL")
+    p.add_argument("--labels", default=str(LABELS), help=f"labels file (default {LABELS.name} beside PROTOCOL.md)")
+    p.add_argument("--setup-peers", action="store_true", help="(re)install the peers' venv and exit")
+    p.add_argument("--rerun", action="store_true", help="ignore the cache of raw outputs")
+    p.add_argument("--score-only", action="store_true", help="score the cached outputs, run nothing")
+    p.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS_MD.name}")
+    return p.parse_args(argv)
+
+
+def _fmt(df, cols):
+    df = df[[c for c in cols if c in df.columns]].copy()
+    for c in ("accuracy", "precision", "recall", "false_alarm_rate", "onset_error", "best_error"):
+        if c in df:
+            df[c] = df[c].map(lambda x: "" if x is None or x != x else f"{100 * x:.0f} %")
+    if "median_s" in df:
+        df["median_s"] = df["median_s"].map(lambda x: "" if x is None or x != x else f"{x:.2f}")
+    return df.rename(columns={"false_alarm_rate": "false alarms", "median_s": "s / call",
+                              "onset_error": "onset err", "best_error": "best err"})
+
+
+def _records(raws: dict) -> dict:
+    return {tool: {lp: {**runner.parse(tool, raw), "seconds": raw["seconds"]} for lp, raw in by_file.items()}
+            for tool, by_file in raws.items()}
+
+
+def _by_kind(records, rows) -> "scoring.pd.DataFrame":
+    kind = {r["local_path"]: r["kind"] for r in rows}
+    out = []
+    for tool, recs in records.items():
+        for k in sorted({kind[f] for f in recs}):
+            sub = [r for f, r in recs.items() if kind[f] == k]
+            out.append(dict(tool=tool, kind=k, files=len(sub), unreadable=sum(not r["readable"] for r in sub),
+                            crashes=sum(r["crashed"] for r in sub)))
+    return scoring.pd.DataFrame(out)
+
+
+def main(argv=None) -> int:
+    a = _args(argv)
+    peers = [t for t in a.tools if TOOLS[t].requirement]
+    if a.setup_peers or (peers and not a.score_only):
+        corpus.setup_peers(force=a.setup_peers)
+        if a.setup_peers:
+            print(json.dumps(corpus.peer_versions(), indent=1))
+            return 0
+    rows = corpus.read_index(a.kind, a.limit)
+    t0 = time.perf_counter()
+    if a.score_only:
+        raws = {t: {} for t in a.tools}
+        for t in a.tools:
+            for r in rows:
+                p = runner.cache_path(t, r)
+                if r["kind"] in TOOLS[t].kinds and p.exists():
+                    raws[t][r["local_path"]] = json.loads(p.read_text())["raw"]
+    else:
+        print(f"{len(rows)} files, tools {', '.join(a.tools)}, {a.jobs} jobs", flush=True)
+        raws = runner.run_all(a.tools, rows, a.jobs, a.rerun)
+    elapsed = time.perf_counter() - t0
+    records = _records(raws)
+    summary, by_kind = scoring.tool_summary(records), _by_kind(records, rows)
+    print("\n" + _fmt(summary, list(summary.columns)).to_markdown(index=False))
+    table = hf_table = None
+    if Path(a.labels).exists():
+        labels = scoring.load_labels(a.labels, {r["local_path"] for r in corpus.read_index()})
+        labelled = [r for r in rows if r["local_path"] in set(labels.local_path)]
+        lengths = {r["local_path"]: corpus.run_length(r) for r in labelled if r["kind"] != "sweeps"}
+        table = scoring.score(records, labels, lengths)
+        hf = {t: {f: x for f, x in recs.items() if f.startswith("hf/")} for t, recs in records.items()
+              if "hf" in TOOLS[t].kinds}
+        hf_table = scoring.score(hf, labels, lengths)
+        print("\n" + _fmt(table, SHOW).to_markdown(index=False))
+    else:
+        print(f"\n(no labels at {a.labels}: readability and speed only)")
+    print(f"\nwall time of the tool calls: {elapsed:.0f} s")
+    _write(a, records, summary, by_kind, table, hf_table, elapsed, argv)
+    return 0
+
+
+def _write(a, records, summary, by_kind, table, hf_table, elapsed, argv):
+    from overfit_forecast.runlog import atomic_write_text, write_json
+
+    versions = corpus.peer_versions() if corpus.peers_bin().exists() else {}
+    meta = dict(date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), versions=versions,
+                command="python benchmarks/real_logs.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                seconds=elapsed, jobs=a.jobs)
+    write_json(dict(meta=meta, summary=summary.to_dict("records"), by_kind=by_kind.to_dict("records"),
+                    table=None if table is None else table.to_dict("records"),
+                    hf_table=None if hf_table is None else hf_table.to_dict("records"), records=records),
+               runner.BUILD / "results.json")
+    if a.no_write or a.limit is not None or a.kind or a.score_only and table is None:
+        return
+    lines = ["# Real-log benchmark: results as measured", "",
+             f"`{meta['command']}` on {meta['date']}, {a.jobs} processes at a time; tool calls took "
+             f"{elapsed:.0f} s of wall time (0 when scored from the cache). Peer versions: "
+             + ", ".join(f"{k} {v}" for k, v in versions.items()) + ". Labels: `labels.csv` "
+             "(PROTOCOL.md); metrics defined in `real_logs/scoring.py`; finding maps in `PEERS.md`.", ""]
+    if table is not None:
+        lines += ["## Per tool and pathology (all labelled run files)", "", _fmt(table, SHOW).to_markdown(index=False),
+                  "", "## Hugging Face `trainer_state.json` files only", "",
+                  _fmt(hf_table, SHOW).to_markdown(index=False), ""]
+    lines += ["## Readability and speed (every file each tool was run on)", "",
+              _fmt(summary, list(summary.columns)).to_markdown(index=False), "", "### Unreadable files by kind", "",
+              by_kind.to_markdown(index=False), ""]
+    atomic_write_text(RESULTS_MD, "\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
