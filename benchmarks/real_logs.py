@@ -51,8 +51,8 @@ from real_logs.tools import TOOLS  # noqa: E402
 
 LABELS = Path(__file__).resolve().parent / "real_logs" / "labels.csv"
 RESULTS_MD = Path(__file__).resolve().parent / "real_logs" / "results.md"
-SHOW = ["tool", "pathology", "n", "unclear", "accuracy", "precision", "recall", "false_alarm_rate",
-        "onset_error", "best_error", "unreadable", "crashes", "median_s"]
+SHOW = ["tool", "pathology", "n", "positives", "unclear", "accuracy", "precision", "recall", "false_alarm_rate",
+        "onset_error", "onset_n", "best_error", "best_n", "unreadable", "crashes", "median_s"]
 
 
 def _args(argv):
@@ -75,10 +75,14 @@ def _fmt(df, cols):
     for c in ("accuracy", "precision", "recall", "false_alarm_rate", "onset_error", "best_error"):
         if c in df:
             df[c] = df[c].map(lambda x: "" if x is None or x != x else f"{100 * x:.0f} %")
+    for c in ("onset_n", "best_n", "positives", "reported"):
+        if c in df:
+            df[c] = df[c].map(lambda x: "" if x is None or x != x else f"{int(x)}")
     if "median_s" in df:
         df["median_s"] = df["median_s"].map(lambda x: "" if x is None or x != x else f"{x:.2f}")
     return df.rename(columns={"false_alarm_rate": "false alarms", "median_s": "s / call",
-                              "onset_error": "onset err", "best_error": "best err"})
+                              "onset_error": "onset err", "best_error": "best err",
+                              "onset_n": "onset n", "best_n": "best n"})
 
 
 def _records(raws: dict) -> dict:
@@ -97,6 +101,37 @@ def _by_kind(records, rows) -> "scoring.pd.DataFrame":
     return scoring.pd.DataFrame(out)
 
 
+def headline(table, summary, versions: dict):
+    """The overfitting row of every tool in the shape of the issue's table: verdict right
+    (accuracy), precision, recall, false alarms, onset/best error, unreadable of files run,
+    crashes, median seconds per call."""
+    o = table[table.pathology == "overfitting"].set_index("tool")
+    s = summary.set_index("tool")
+    rows = []
+    for tool in o.index:
+        r = o.loc[tool]
+        rows.append({"tool (version)": f"{tool} {versions.get(tool, '')}".strip(),
+                     "overfitting verdict right": r.accuracy, "precision": r.precision, "recall": r.recall,
+                     "false alarms": r.false_alarm_rate, "onset err": r.onset_error, "best err": r.best_error,
+                     "unreadable": f"{int(s.loc[tool].unreadable)} of {int(s.loc[tool].files)}",
+                     "crashes": int(s.loc[tool].crashes), "s / call": s.loc[tool].median_s})
+    out = scoring.pd.DataFrame(rows)
+    for c in ("overfitting verdict right", "precision", "recall", "false alarms", "onset err", "best err"):
+        out[c] = out[c].map(lambda x: "" if x is None or x != x else f"{100 * x:.0f} %")
+    out["s / call"] = out["s / call"].map(lambda x: f"{x:.2f}")
+    return out
+
+
+def _load_cached(tools, rows) -> dict:
+    raws = {t: {} for t in tools}
+    for t in tools:
+        for r in rows:
+            p = runner.cache_path(t, r)
+            if r["kind"] in TOOLS[t].kinds and p.exists():
+                raws[t][r["local_path"]] = json.loads(p.read_text())["raw"]
+    return raws
+
+
 def main(argv=None) -> int:
     a = _args(argv)
     peers = [t for t in a.tools if TOOLS[t].requirement]
@@ -108,61 +143,58 @@ def main(argv=None) -> int:
     rows = corpus.read_index(a.kind, a.limit)
     t0 = time.perf_counter()
     if a.score_only:
-        raws = {t: {} for t in a.tools}
-        for t in a.tools:
-            for r in rows:
-                p = runner.cache_path(t, r)
-                if r["kind"] in TOOLS[t].kinds and p.exists():
-                    raws[t][r["local_path"]] = json.loads(p.read_text())["raw"]
+        raws = _load_cached(a.tools, rows)
     else:
         print(f"{len(rows)} files, tools {', '.join(a.tools)}, {a.jobs} jobs", flush=True)
         raws = runner.run_all(a.tools, rows, a.jobs, a.rerun)
     elapsed = time.perf_counter() - t0
     records = _records(raws)
-    summary, by_kind = scoring.tool_summary(records), _by_kind(records, rows)
-    print("\n" + _fmt(summary, list(summary.columns)).to_markdown(index=False))
-    table = hf_table = None
+    versions = corpus.peer_versions() if corpus.peers_bin().exists() else {}
+    out = dict(summary=scoring.tool_summary(records), by_kind=_by_kind(records, rows))
+    print("\n" + _fmt(out["summary"], list(out["summary"].columns)).to_markdown(index=False))
     if Path(a.labels).exists():
         labels = scoring.load_labels(a.labels, {r["local_path"] for r in corpus.read_index()})
         labelled = [r for r in rows if r["local_path"] in set(labels.local_path)]
         lengths = {r["local_path"]: corpus.run_length(r) for r in labelled if r["kind"] != "sweeps"}
-        table = scoring.score(records, labels, lengths)
+        out["table"] = scoring.score(records, labels, lengths)
         hf = {t: {f: x for f, x in recs.items() if f.startswith("hf/")} for t, recs in records.items()
               if "hf" in TOOLS[t].kinds}
-        hf_table = scoring.score(hf, labels, lengths)
-        print("\n" + _fmt(table, SHOW).to_markdown(index=False))
+        out["hf_table"] = scoring.score(hf, labels, lengths)
+        out["headline"] = headline(out["table"], out["summary"], versions)
+        print("\n" + _fmt(out["table"], SHOW).to_markdown(index=False))
+        print("\n" + out["headline"].to_markdown(index=False))
     else:
         print(f"\n(no labels at {a.labels}: readability and speed only)")
     print(f"\nwall time of the tool calls: {elapsed:.0f} s")
-    _write(a, records, summary, by_kind, table, hf_table, elapsed, argv)
+    _write(a, records, out, versions, elapsed, argv)
     return 0
 
 
-def _write(a, records, summary, by_kind, table, hf_table, elapsed, argv):
+def _write(a, records, out, versions, elapsed, argv):
     from overfit_forecast.runlog import atomic_write_text, write_json
 
-    versions = corpus.peer_versions() if corpus.peers_bin().exists() else {}
     meta = dict(date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), versions=versions,
                 command="python benchmarks/real_logs.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                 seconds=elapsed, jobs=a.jobs)
-    write_json(dict(meta=meta, summary=summary.to_dict("records"), by_kind=by_kind.to_dict("records"),
-                    table=None if table is None else table.to_dict("records"),
-                    hf_table=None if hf_table is None else hf_table.to_dict("records"), records=records),
+    write_json(dict(meta=meta, **{k: v.to_dict("records") for k, v in out.items()}, records=records),
                runner.BUILD / "results.json")
-    if a.no_write or a.limit is not None or a.kind or a.score_only and table is None:
+    if a.no_write or a.limit is not None or a.kind:
         return
     lines = ["# Real-log benchmark: results as measured", "",
-             f"`{meta['command']}` on {meta['date']}, {a.jobs} processes at a time; tool calls took "
+             f"`{meta['command'].strip()}` on {meta['date']}, {a.jobs} processes at a time; the tool calls took "
              f"{elapsed:.0f} s of wall time (0 when scored from the cache). Peer versions: "
              + ", ".join(f"{k} {v}" for k, v in versions.items()) + ". Labels: `labels.csv` "
-             "(PROTOCOL.md); metrics defined in `real_logs/scoring.py`; finding maps in `PEERS.md`.", ""]
-    if table is not None:
-        lines += ["## Per tool and pathology (all labelled run files)", "", _fmt(table, SHOW).to_markdown(index=False),
-                  "", "## Hugging Face `trainer_state.json` files only", "",
-                  _fmt(hf_table, SHOW).to_markdown(index=False), ""]
+             "(`PROTOCOL.md`); metrics defined in `real_logs/scoring.py`; finding maps in `PEERS.md`. "
+             "Percentages of labelled files; errors are median |error| / run length.", ""]
+    if "table" in out:
+        lines += ["## Overfitting, every tool", "", out["headline"].to_markdown(index=False), "",
+                  "## Per tool and pathology (all labelled run files)", "",
+                  _fmt(out["table"], SHOW).to_markdown(index=False), "",
+                  "## Hugging Face `trainer_state.json` files only", "",
+                  _fmt(out["hf_table"], SHOW).to_markdown(index=False), ""]
     lines += ["## Readability and speed (every file each tool was run on)", "",
-              _fmt(summary, list(summary.columns)).to_markdown(index=False), "", "### Unreadable files by kind", "",
-              by_kind.to_markdown(index=False), ""]
+              _fmt(out["summary"], list(out["summary"].columns)).to_markdown(index=False), "",
+              "### Unreadable files by kind", "", out["by_kind"].to_markdown(index=False), ""]
     atomic_write_text(RESULTS_MD, "\n".join(lines))
 
 

@@ -104,8 +104,9 @@ def confusion(truth, predicted) -> dict:
     def rate(a, b):
         return a / b if b else None
 
-    return dict(n=n, **c, accuracy=rate(c["tp"] + c["tn"], n), precision=rate(c["tp"], c["tp"] + c["fp"]),
-                recall=rate(c["tp"], c["tp"] + c["fn"]), false_alarm_rate=rate(c["fp"], c["fp"] + c["tn"]))
+    return dict(n=n, positives=c["tp"] + c["fn"], **c, accuracy=rate(c["tp"] + c["tn"], n),
+                precision=rate(c["tp"], c["tp"] + c["fp"]), recall=rate(c["tp"], c["tp"] + c["fn"]),
+                false_alarm_rate=rate(c["fp"], c["fp"] + c["tn"]))
 
 
 def step_error(pairs) -> tuple[float | None, int]:
@@ -195,5 +196,6 @@ def _direction(labels, files, recs) -> dict | None:
         return None
     clear = [(t, p) for t, p in judged if t != "unclear"]
     right = sum(t == p for t, p in clear)
-    return dict(n=len(clear), unclear=len(judged) - len(clear), accuracy=right / len(clear) if clear else None,
-                reported=sum(p is not None for _, p in clear))
+    reported = sum(p is not None for _, p in clear)
+    return dict(n=len(clear), unclear=len(judged) - len(clear), reported=reported,
+                accuracy=right / len(clear) if clear and reported else None)
