@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -60,7 +61,7 @@ def _args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--jobs", type=int, default=2, help="processes at a time (default 2)")
     p.add_argument("--limit", type=int, default=None, help="only the first N files of each kind")
-    p.add_argument("--kind", nargs="*", default=None, help="only these INDEX kinds (hf lightning keras tensorboard sweeps)")
+    p.add_argument("--kind", nargs="*", default=None, help="only these INDEX kinds (hf lightning keras ...)")
     p.add_argument("--tools", nargs="*", default=list(TOOLS), choices=list(TOOLS), metavar="TOOL")
     p.add_argument("--labels", default=str(LABELS), help=f"labels file (default {LABELS.name} beside PROTOCOL.md)")
     p.add_argument("--setup-peers", action="store_true", help="(re)install the peers' venv and exit")
@@ -148,8 +149,11 @@ def main(argv=None) -> int:
         print(f"{len(rows)} files, tools {', '.join(a.tools)}, {a.jobs} jobs", flush=True)
         raws = runner.run_all(a.tools, rows, a.jobs, a.rerun)
     elapsed = time.perf_counter() - t0
+    last = _last_run(a, argv, elapsed, rows)
     records = _records(raws)
-    versions = corpus.peer_versions() if corpus.peers_bin().exists() else {}
+    from overfit_forecast import __version__
+
+    versions = {"overfit-forecast": __version__, **(corpus.peer_versions() if corpus.peers_bin().exists() else {})}
     out = dict(summary=scoring.tool_summary(records), by_kind=_by_kind(records, rows))
     print("\n" + _fmt(out["summary"], list(out["summary"].columns)).to_markdown(index=False))
     if Path(a.labels).exists():
@@ -166,23 +170,38 @@ def main(argv=None) -> int:
     else:
         print(f"\n(no labels at {a.labels}: readability and speed only)")
     print(f"\nwall time of the tool calls: {elapsed:.0f} s")
-    _write(a, records, out, versions, elapsed, argv)
+    _write(a, records, out, versions, last)
     return 0
 
 
-def _write(a, records, out, versions, elapsed, argv):
+def _last_run(a, argv, elapsed, rows) -> dict:
+    """Date, command and wall time of the last full run that ran every call afresh
+    (``--rerun`` over every file and tool), kept in ``_build/real_logs/last_full_run.json``
+    so that a re-scoring still reports how long the measurement took."""
+    from overfit_forecast.runlog import write_json
+
+    path = runner.BUILD / "last_full_run.json"
+    this = dict(date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), seconds=round(elapsed),
+                jobs=a.jobs, files=len(rows), tools=len(a.tools), load_average_15min=round(os.getloadavg()[2], 1),
+                command="python benchmarks/real_logs.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    if a.rerun and a.limit is None and not a.kind and set(a.tools) == set(TOOLS):
+        write_json(this, path)
+        return this
+    return json.loads(path.read_text()) if path.exists() else this
+
+
+def _write(a, records, out, versions, last):
     from overfit_forecast.runlog import atomic_write_text, write_json
 
-    meta = dict(date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), versions=versions,
-                command="python benchmarks/real_logs.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-                seconds=elapsed, jobs=a.jobs)
-    write_json(dict(meta=meta, **{k: v.to_dict("records") for k, v in out.items()}, records=records),
-               runner.BUILD / "results.json")
+    write_json(dict(meta=dict(last, versions=versions), **{k: v.to_dict("records") for k, v in out.items()},
+                    records=records), runner.BUILD / "results.json")
     if a.no_write or a.limit is not None or a.kind:
         return
     lines = ["# Real-log benchmark: results as measured", "",
-             f"`{meta['command'].strip()}` on {meta['date']}, {a.jobs} processes at a time; the tool calls took "
-             f"{elapsed:.0f} s of wall time (0 when scored from the cache). Peer versions: "
+             f"`{last['command'].strip()}` on {last['date']}: {last['files']} files, {last['tools']} tools, "
+             f"{last['jobs']} processes at a time, {last['seconds'] / 60:.0f} min of wall time"
+             + (f" (load average {last['load_average_15min']:g} at the end)" if "load_average_15min" in last else "")
+             + ". Versions: "
              + ", ".join(f"{k} {v}" for k, v in versions.items()) + ". Labels: `labels.csv` "
              "(`PROTOCOL.md`); metrics defined in `real_logs/scoring.py`; finding maps in `PEERS.md`. "
              "Percentages of labelled files; errors are median |error| / run length.", ""]

@@ -86,8 +86,8 @@ def run_all(tools, rows, jobs: int = 2, rerun: bool = False, progress: bool = Tr
     from the cache where the key matches, else run (``jobs`` processes at a time)."""
     src_hash = _source_hash()
     todo, out = [], {t: {} for t in tools}
-    for tool in tools:
-        for row in rows:
+    for row in rows:  # file-major: every tool meets the same machine load, file after file
+        for tool in tools:
             if row["kind"] not in TOOLS[tool].kinds:
                 continue
             path, key = cache_path(tool, row), cache_key(tool, row, src_hash)
