@@ -16,12 +16,12 @@ Which finding of each tool means which pathology (details and reasons in
 
 | pathology | overfit-forecast | runmedic 0.1.1 | trainproof 0.22.0 | trainspotter 0.2.6 | losslint 0.4.1 | finetune-doctor 0.2.2 |
 |---|---|---|---|---|---|---|
-| overfitting | `overfitting`, `overconfident` (status or finding id; `verdicts.overfitting`) | `overfitting` (warning or info) | `TP-OVERFIT` | `overfitting` (warning; not the `info` it downgrades to when it blames divergence) | `overfit_onset` | `overfitting` WARNING/CRITICAL (not INFO "slightly worse") |
+| overfitting | `overfitting`, `overconfident`/`overconfidence` (status or finding id; `verdicts.overfitting`) | `overfitting` (warning or info) | `TP-OVERFIT` | `overfitting` (warning; not the `info` it downgrades to when it blames divergence) | `overfit_onset` | `overfitting` WARNING/CRITICAL (not INFO "slightly worse") |
 | diverged | `diverged` | `divergence`, `non_finite` | `TP-DIVERGE`, `TP-NAN`, `TP-NAN-GRAD` | `divergence` | `divergence`, `nan_inf` | `loss_degenerate` "NaN loss" |
 | chance_level | `chance_level` | `no_learning` | `TP-DEAD-RUN` | -- | -- | `not_learning` "Not learning" |
 | frozen | `frozen` | -- | `TP-FLAT`, `TP-ZERO-LOSS(-ONSET)` | -- | -- | `loss_degenerate` "exactly zero" |
 | plateau | `plateau` | `constant_lr_plateau` | -- | `plateau` | `stagnation` | `stopped_improving` |
-| leakage_signal | `leakage_signal` | `val_below_train` | -- | `loss_floor` | -- | `eval_below_train` |
+| leakage_signal | `leakage_signal`, `eval_below_train` | `val_below_train` | -- | `loss_floor` | -- | `eval_below_train` |
 | onset step | `verdicts.onset_step` / `validation.onset.x` | overfitting `step` | `@stepN` in TP-OVERFIT | overfitting `step_start` | `details.since_step` | overfitting `metrics.best_step` |
 | best step | `verdicts.best_step` / `best_checkpoint.x` | overfitting `step` | "best checkpoint was near step N" | overfitting `step_start` | -- | `pick.best_step` |
 

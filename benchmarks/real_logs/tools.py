@@ -43,8 +43,9 @@ FINDINGS: dict[str, dict[str, str]] = {
         # the redesigned diagnosis JSON (findings[].id) and today's (status, pathologies)
         "overfitting": "overfitting", "overconfident": "overfitting",
         "diverged": "diverged", "divergence": "diverged", "non_finite": "diverged",
+        "overconfidence": "overfitting",  # the redesign's qualifier of overfitting
         "chance_level": "chance_level", "frozen": "frozen", "plateau": "plateau",
-        "leakage_signal": "leakage_signal",
+        "leakage_signal": "leakage_signal", "eval_below_train": "leakage_signal",
     },
     "runmedic": {
         "overfitting": "overfitting", "divergence": "diverged", "non_finite": "diverged",
