@@ -52,6 +52,8 @@ from real_logs.tools import TOOLS  # noqa: E402
 
 LABELS = Path(__file__).resolve().parent / "real_logs" / "labels.csv"
 RESULTS_MD = Path(__file__).resolve().parent / "real_logs" / "results.md"
+ROOT_README = Path(__file__).resolve().parents[1] / "README.md"
+README_START, README_END = "<!-- real_logs headline: written by benchmarks/real_logs.py -->", "<!-- /real_logs headline -->"
 SHOW = ["tool", "pathology", "n", "positives", "unclear", "accuracy", "precision", "recall", "false_alarm_rate",
         "onset_error", "onset_n", "best_error", "best_n", "unreadable", "crashes", "median_s"]
 
@@ -215,6 +217,23 @@ def _write(a, records, out, versions, last):
               _fmt(out["summary"], list(out["summary"].columns)).to_markdown(index=False), "",
               "### Unreadable files by kind", "", out["by_kind"].to_markdown(index=False), ""]
     atomic_write_text(RESULTS_MD, "\n".join(lines))
+    if "headline" in out:
+        _update_readme(out["headline"].to_markdown(index=False) + f"\n\nMeasured by `{last['command'].strip()}` on "
+                       f"{last['date']}, {last['seconds'] / 60:.0f} min at {last['jobs']} processes at a time"
+                       + (f", load average {last['load_average_15min']:g}" if "load_average_15min" in last else "")
+                       + ".")
+
+
+def _update_readme(text: str, readme: Path = ROOT_README) -> None:
+    """Replace what stands between the README's ``real_logs headline`` markers with ``text``
+    (nothing happens when the markers are missing)."""
+    from overfit_forecast.runlog import atomic_write_text
+
+    s = readme.read_text()
+    i, j = s.find(README_START), s.find(README_END)
+    if i < 0 or j < i:
+        return
+    atomic_write_text(readme, s[: i + len(README_START)] + "\n" + text + "\n" + s[j:])
 
 
 if __name__ == "__main__":
