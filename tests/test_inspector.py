@@ -149,7 +149,7 @@ def test_no_relationship_gives_no_significant_pattern(tmp_path):
 @pytest.mark.parametrize("text,match", [
     ("", "empty"),
     ("trial_id,status,train_loss\n", "header only"),
-    ("id,state,loss\n1,ok,0.1\n", "missing required"),
+    ("id,state,note\n1,ok,hello\n2,ok,bye\n", r"no metric column found among \['id', 'state', 'note'\]"),
 ])
 def test_bad_files_give_clear_errors(tmp_path, text, match):
     with pytest.raises(SweepInputError, match=match):
@@ -161,7 +161,7 @@ def test_semicolons_junk_and_duplicates_warn_not_crash(tmp_path):
     with pytest.warns(SweepInputWarning) as rec:
         df = read_sweep(write(tmp_path, text))
     msgs = " ".join(str(w.message) for w in rec)
-    assert "';'" in msgs and "abc" in msgs and "duplicated" in msgs
+    assert "semicolon-separated" in msgs and "'abc'" in msgs and "lines [2]" in msgs and "duplicated" in msgs
     assert df.trial_id.tolist() == ["1", "1#2"] and np.isnan(df.val_loss[0]) and np.isnan(df.train_loss[1])
 
 
@@ -181,7 +181,10 @@ def test_optuna_export(tmp_path):
     df = read_sweep(write(tmp_path, text))
     assert df.attrs["hyperparameters"] == ["lr", "optimizer"]
     assert df.status.tolist() == ["completed", "failed"]
-    assert df.runtime_sec.tolist() == [60.0, 5.0] and df.val_loss[0] == 0.5
+    assert df.runtime_sec.tolist() == [60.0, 5.0]
+    # the objective is not taken for a loss: its name says nothing about its direction
+    assert df.objective[0] == 0.5 and np.isnan(df.val_loss[0]) and df.train_loss[0] == 0.3
+    assert df.attrs["objective"]["direction"] == "unknown"
 
 
 def test_mlflow_export(tmp_path):
@@ -215,7 +218,7 @@ def test_cli_writes_reports_and_reports_errors(tmp_path, capsys):
     bad = write(tmp_path, "a,b\n1,2\n", "bad.csv")
     assert cli(["inspect", str(bad), "--out", str(tmp_path / "x.md")]) == 2
     err = capsys.readouterr().err
-    assert "missing required column" in err and "Traceback" not in err
+    assert "no metric column found" in err and "Traceback" not in err
 
 
 def test_llm_rewrite_falls_back_without_litellm(monkeypatch, seed):
@@ -249,3 +252,134 @@ def test_our_sweep_format_keeps_planned_and_done_epochs_apart(tmp_path, mnist_sp
     assert "planned_epochs" in df.attrs["hyperparameters"] and "epochs" not in df.attrs["hyperparameters"]
     assert sorted(df.planned_epochs) == sorted(c.epochs for c in configs)
     assert set(df.trial_id) == {c.run_id for c in configs} and len(df.attrs["curves"]) == 2
+
+
+OPTUNA_ACC = ("number,value,params_lr,user_attrs_accuracy,user_attrs_train_accuracy,state\n"
+              "0,0.91,0.01,0.91,0.95,COMPLETE\n1,0.55,1.0,0.55,0.56,COMPLETE\n2,0.88,0.001,0.88,0.99,COMPLETE\n")
+
+
+def test_optuna_maximized_objective_direction_from_its_named_copy(tmp_path):
+    p = write(tmp_path, OPTUNA_ACC)
+    report, df, _, _ = inspect_sweep(p)
+    ob = report["overview"]["objective"]
+    assert ob["direction"] == "maximize" and ob["direction_from"] == "from the name"
+    assert ob["best_trial_id"] == "0" and ob["best_value"] == 0.91  # not trial 1, the worst
+    assert df.val_acc.tolist() == [0.91, 0.55, 0.88] and df.val_loss.isna().all()
+
+
+def test_direction_argument_and_cli(tmp_path, capsys):
+    p = write(tmp_path, "Trial,Value,lr\n0,0.2,0.1\n1,0.9,0.01\n2,0.5,0.001\n")
+    for direction, best in (("minimize", "0"), ("maximize", "1")):
+        ob = inspect_sweep(p, direction=direction)[0]["overview"]["objective"]
+        assert ob["direction_from"] == "given" and ob["best_trial_id"] == best
+    with pytest.raises(SweepInputError, match="unknown direction"):
+        read_sweep(p, direction="up")
+    out = tmp_path / "r.md"
+    assert cli(["inspect", str(p), "--out", str(out), "--direction", "maximize"]) == 0
+    assert "- Objective: `Value`, maximize (given); best trial 1 (0.9)." in out.read_text()
+    assert "no status column" in capsys.readouterr().err
+
+
+def test_row_number_ids_completed_status_said_in_report(tmp_path):
+    p = write(tmp_path, "lr,batch_size,train_accuracy,val_accuracy\n0.1,32,0.9,0.8\n0.01,64,0.95,0.7\n"
+                        "0.001,32,0.99,0.6\n")
+    report, df, _, _ = inspect_sweep(p)
+    assert df.trial_id.tolist() == ["0", "1", "2"] and (df.status == "completed").all()
+    assert df.attrs["hyperparameters"] == ["lr", "batch_size"]
+    md = report_markdown(report)
+    assert "- Assumed: no trial id column: the row number (0-based) is the trial id." in md
+    assert "- Assumed: no status column: every trial is taken as completed." in md
+
+
+def test_any_role_by_column_map(tmp_path):
+    p = write(tmp_path, "run,outcome,quality,lr\na,ok,0.3,0.1\nb,bad,0.9,1.0\nc,ok,0.2,0.01\n")
+    df = read_sweep(p, column_map={"run": "trial_id", "outcome": "status", "quality": "val_loss"})
+    assert df.trial_id.tolist() == ["a", "b", "c"] and df.status.tolist() == ["completed", "bad", "completed"]
+    assert df.val_loss.tolist() == [0.3, 0.9, 0.2] and df.attrs["objective"]["direction"] == "minimize"
+    df2 = read_sweep(p, column_map={"quality": "objective"}, direction="minimize")
+    assert df2.objective.tolist() == [0.3, 0.9, 0.2] and df2.attrs["hyperparameters"] == ["outcome", "lr"]
+
+
+def test_curves_stored_as_lists_in_cells(tmp_path):
+    rows = ["trial_id,lr,train_loss_history,val_acc_history"]
+    calm = [2.3 * 0.7 ** i for i in range(12)]
+    boom = [2.3, 9.0] + [2.3] * 10
+    noisy = [0.9 + 0.1 * (i % 2) for i in range(12)]
+    for tid, lr, tl, va in (("a", 0.01, calm, [0.9] * 12), ("b", 5.0, boom, [0.9] * 12), ("c", 0.1, calm, noisy)):
+        rows.append(f'{tid},{lr},"{tl}","{va}"')
+    df = read_sweep(write(tmp_path, "\n".join(rows) + "\n"))
+    assert set(df.attrs["curves"]) == {"a", "b", "c"} and len(df.attrs["curves"]["a"]) == 12
+    assert df.train_loss.tolist() == pytest.approx([calm[-1], 2.3, calm[-1]])  # final = last of the curve
+    assert df.attrs["hyperparameters"] == ["lr"]
+    assert ids(detect_divergence(df)) == ["b"] and ids(detect_unstable(df)) == ["c"]
+
+
+def test_dict_params_in_one_cell_are_expanded(tmp_path):
+    text = ("trial_number,params,value\n0,\"{'lr': 0.1, 'opt': 'adam'}\",0.5\n"
+            "1,\"{'lr': 0.01, 'opt': 'sgd'}\",0.6\n2,\"{'lr': 0.001, 'opt': 'sgd'}\",0.7\n")
+    df = read_sweep(write(tmp_path, text))
+    assert df.attrs["hyperparameters"] == ["lr", "opt"] and df.lr.tolist() == [0.1, 0.01, 0.001]
+
+
+def test_whole_sweep_at_chance_level(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 24
+    chance = pd.DataFrame({"lr": 10 ** rng.uniform(-4, 0, n), "dropout": rng.choice([0.0, 0.5], n),
+                           "train_acc": 0.1 + rng.uniform(-0.008, 0.008, n),
+                           "val_acc": 0.1 + rng.uniform(-0.008, 0.008, n)})
+    p = tmp_path / "chance.csv"
+    chance.to_csv(p, index=False)
+    report, df, flags, patterns = inspect_sweep(p)
+    hit = flags[flags.issue == "chance_level"]
+    assert len(hit) == n and "1/10" in hit.evidence.iloc[0]
+    assert report["sweep_findings"][0]["issue"] == "chance_level"
+    assert report["recommendations"][0].startswith("Every trial is at chance level")
+    assert "chance_level" not in set(patterns.issue)  # not blamed on a hyperparameter bucket
+    assert "**Whole sweep: chance_level.**" in report_markdown(report)
+    learned = chance.assign(val_acc=np.linspace(0.1, 0.9, n), train_acc=np.linspace(0.1, 0.95, n))
+    learned.to_csv(p, index=False)
+    assert "chance_level" not in set(inspect_sweep(p)[2].issue)
+    auc = pd.DataFrame({"C": np.arange(6.0), "roc_auc": [0.49, 0.51, 0.5, 0.52, 0.48, 0.5]})
+    auc.to_csv(p, index=False)
+    assert (inspect_sweep(p)[2].issue == "chance_level").sum() == 6
+
+
+def test_percent_accuracies_are_read_as_fractions(tmp_path):
+    p = write(tmp_path, "LearningRate,HiddenNeurons,Accuracy\n0.01,32,31.9\n0.01,64,39.1\n0.1,64,73.2\n")
+    df = read_sweep(p)
+    assert df.val_acc.tolist() == pytest.approx([0.319, 0.391, 0.732])
+    assert any("percentages" in a for a in df.attrs["assumptions"])
+
+
+def test_inspector_import_is_light():
+    import subprocess
+    import sys
+    code = ("import sys, overfit_forecast.inspector; "
+            "print(sorted(m for m in ('torch', 'sklearn', 'scipy', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(acc=st.lists(st.floats(0, 1), min_size=3, max_size=15), sep=st.sampled_from([",", ";", "\t"]),
+       with_id=st.booleans(), with_status=st.booleans(), optuna=st.booleans())
+def test_sweep_tables_round_trip(tmp_path, acc, sep, with_id, with_status, optuna):
+    n = len(acc)
+    lr = [10.0 ** -(i % 5) for i in range(n)]
+    if optuna:
+        cols = {"number": range(n), "value": acc, "params_lr": lr, "user_attrs_val_acc": acc,
+                "state": ["COMPLETE"] * n}
+    else:
+        cols = {**({"trial": [f"t{i}" for i in range(n)]} if with_id else {}), "learning_rate": lr,
+                **({"status": ["finished"] * n} if with_status else {}), "val_accuracy": acc}
+    p = tmp_path / "s.csv"
+    pd.DataFrame(cols).to_csv(p, index=False, sep=sep)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = read_sweep(p)
+    np.testing.assert_array_equal(df.val_acc.to_numpy(), np.asarray(acc, float))
+    assert (df.status == "completed").all() and df.trial_id.is_unique
+    assert df.attrs["hyperparameters"] == (["lr"] if optuna else ["learning_rate"])
+    assert df.attrs["objective"]["direction"] == "maximize"
+    if not optuna and not with_id:
+        assert df.trial_id.tolist() == [str(i) for i in range(n)]

@@ -34,13 +34,18 @@ def main(argv=None) -> int:
     pl.add_argument("--no-book", action="store_true")
 
     ins = sub.add_parser("inspect", help="sweep pathology report from a sweep table (CSV)")
-    ins.add_argument("sweep", help="sweep table: generic CSV, Optuna/MLflow/W&B export, or logs/<dataset>/sweep.csv")
+    ins.add_argument("sweep", help="sweep table (any separator): results/grid table, Optuna/MLflow/W&B export, "
+                                   "or logs/<dataset>/sweep.csv")
     ins.add_argument("--format", default="auto", choices=["auto", "generic", "optuna", "mlflow", "wandb", "overfit_forecast"])
     ins.add_argument("--out", default="hparam_report.md", help="markdown report (default: hparam_report.md)")
     ins.add_argument("--json", default=None, help="also write the report as JSON here")
     ins.add_argument("--heatmap", default=None, help="also save the bucket x issue heatmap (PNG)")
     ins.add_argument("--column-map", nargs="*", default=[], metavar="OLD=NEW",
-                     help="rename columns, e.g. loss=train_loss id=trial_id")
+                     help="give a column a role or a name, e.g. id=trial_id state=status loss=train_loss "
+                          "score=objective (roles: trial_id, status, train_loss, val_loss, train_acc, val_acc, "
+                          "epochs, runtime_sec, objective)")
+    ins.add_argument("--direction", default=None, choices=["minimize", "maximize"],
+                     help="the objective's direction (default: from its name; unknown for Optuna's 'value')")
     ins.add_argument("--llm-model", default=None,
                      help="optional litellm model for a prose rewrite (default: $OVERFIT_FORECAST_LLM_MODEL; off)")
 
@@ -138,12 +143,14 @@ def _inspect(a) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            report, _, flags, patterns = inspect_sweep(a.sweep, a.format, mapping or None)
+            report, _, flags, patterns = inspect_sweep(a.sweep, a.format, mapping or None, direction=a.direction)
         except SweepInputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
+    for assumption in report["overview"].get("assumptions", []):
+        print(f"note: {assumption}", file=sys.stderr)
     write_report_files(report, a.out, a.json, a.llm_model)
     if a.heatmap and len(patterns):
         import matplotlib
