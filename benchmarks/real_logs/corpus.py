@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import venv
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +68,9 @@ def run_length(row: dict) -> float | None:
     from overfit_forecast.readers import read_curves
 
     try:
-        t = read_curves(target(row)).table
+        with warnings.catch_warnings():  # format notes (appended runs, ...) are the tools' business
+            warnings.simplefilter("ignore")
+            t = read_curves(target(row)).table
     except Exception:  # noqa: BLE001 -- any unreadable file just has no length
         return None
     by = "step" if t["step"].notna().any() else "epoch"
