@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 1. The sweep: small CNNs on MNIST
+# # The sweep: small CNNs on MNIST
 #
 # Every run of the study trains a small CNN (`overfit_forecast.model.SmallCNN`) on a
 # random subset of MNIST's training images and logs, after every epoch, its loss and accuracy

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 2. Labels: which runs overfit, and what else went wrong
+# # Labels: which runs overfit, and what else went wrong
 #
 # Each run gets a deterministic, explainable label from its **full** log
 # (`overfit_forecast.labels`). A run is *overfit* when any rule fires:
@@ -75,7 +75,7 @@ sens.set_index(["threshold", "value"])[["is_default", "n_labelled", "n_overfit",
 # strongest case); then one healthy, one underfit and one diverged run, when the sweep has
 # them.
 
-# %%
+# %% mystnb={"figure": {"caption": "Example runs, one per labelling rule and per other pathology: loss (left, log scale) and accuracy (right) on the training subset and the validation hold-out over the full log. Each title gives the run's hyperparameters and the rules that fire.", "name": "fig-label-examples"}}
 strength = {"gap": "final_gap", "memorization": "final_gap", "peak_degrade": "peak_drop",
             "generalization_loss": "gl_final"}
 examples, shown = [], set()
@@ -90,7 +90,7 @@ for p in ("healthy", "underfit", "diverged"):
     hit = meta[meta.pathology == p].sort_values(["epochs_done", "run_id"])
     if len(hit):  # the median run; for diverged ones, the longest log
         examples.append((p, hit.iloc[-1] if p == "diverged" else hit.iloc[len(hit) // 2]))
-fig, axes = plt.subplots(len(examples), 2, figsize=(10, 2.6 * len(examples)), squeeze=False)
+fig, axes = plt.subplots(len(examples), 2, figsize=(7.5, 2.4 * len(examples)), squeeze=False)
 for row, (name, rec) in zip(axes, examples):
     desc = (f"{name}: n_train={rec.n_train}, lr={rec.lr:g}, wd={rec.weight_decay:g}, "
             f"dropout={rec.dropout:g}, noise={rec.label_noise:g} | fired: {rec.rules_fired or '-'}")

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 3. Early features: what the first k epochs show
+# # Early features: what the first k epochs show
 #
 # From epochs 1..k of each log only (`overfit_forecast.features`): the nine features of
 # the seed study (mean, max and least-squares slope of the generalization gap; slopes of
@@ -34,8 +34,8 @@ print(f"features for {int(table.has_k_epochs.sum())} of {len(table)} runs "
 # The generalization gap and the validation loss of every run, coloured by its label from
 # the full log; the dotted line is epoch k, where the forecast has to be made.
 
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+# %% mystnb={"figure": {"caption": "Generalization gap (left) and validation loss (right, log scale) of every completed run, coloured by its label from the full log; the dotted line is epoch k, where the forecast is made.", "name": "fig-curves-by-label"}}
+fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.2))
 plot_curves_by_label(meta[meta.status == "completed"], log_path, "gap", k=k, ax=axes[0])
 plot_curves_by_label(meta[meta.status == "completed"], log_path, "val_loss", k=k, ax=axes[1])
 axes[1].set_yscale("log")
@@ -44,7 +44,7 @@ fig.tight_layout()
 # %% [markdown]
 # ## Feature distributions by label
 
-# %%
+# %% mystnb={"figure": {"caption": "Distribution of each early feature (epochs 1..k) for runs that end overfit and runs that do not (densities, labelled runs only).", "name": "fig-feature-distributions"}}
 plot_feature_distributions(table);
 
 # %%
@@ -55,7 +55,7 @@ table[table.overfit.notna()].groupby("overfit")[FEATURES].median().T.round(4)
 #
 # Spearman correlations between the early features, the label and the hyperparameters.
 
-# %%
+# %% mystnb={"figure": {"caption": "Spearman rank correlations between the early features, the overfit label and the hyperparameters (labelled runs with at least k epochs).", "name": "fig-correlations"}}
 hparams = ["lr", "n_train", "epochs", "weight_decay", "dropout", "batch_size", "label_noise", "width"]
 joined = table.merge(meta[["run_id"] + hparams], on="run_id")
 joined = joined[joined.overfit.notna() & joined.has_k_epochs]

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 4. Meta-models: predicting overfitting from the first k epochs
+# # Meta-models: predicting overfitting from the first k epochs
 #
 # Logistic regression (standardized features) and a random forest, evaluated by
 # **leave-one-group-out**: every run is predicted by a model that never saw it, and runs that
@@ -61,7 +61,7 @@ for kind in ("models", "baselines"):
 # %% [markdown]
 # ## ROC and precision-recall curves
 
-# %%
+# %% mystnb={"figure": {"caption": "ROC (left) and precision-recall (right) curves of the meta-models and baselines, from their leave-one-group-out scores; dotted: chance.", "name": "fig-roc-pr"}}
 y = preds.overfit.astype(int)
 if y.nunique() == 2:
     plot_roc_pr(y, {c.removesuffix("_loo_score"): preds[c] for c in preds if c.endswith("_loo_score")
@@ -75,11 +75,11 @@ if y.nunique() == 2:
 # importances (drop in ROC-AUC when the feature is shuffled), all from the models fit on
 # every labelled run.
 
-# %%
+# %% mystnb={"figure": {"caption": "What the models look at: standardized logistic-regression coefficients (top), the forest's impurity importances (middle) and permutation importances as the drop in ROC-AUC (bottom, with their standard deviation), from the models fit on every labelled run.", "name": "fig-importances"}}
 if "random_forest" in fitted:
     data = labelled_rows(table)
     yy = data.overfit.astype(int)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = plt.subplots(3, 1, figsize=(7, 10))
     plot_importances(coefficients(fitted["logistic_regression"]), axes[0], "logistic regression coefficients")
     imp = importances(fitted["random_forest"], data, yy)
     plot_importances(imp["impurity"].sort_values(ascending=False), axes[1], "random forest: impurity importance")

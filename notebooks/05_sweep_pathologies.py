@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 5. Sweep pathologies: the sick trials, why, and what to try next
+# # Sweep pathologies: the sick trials, why, and what to try next
 #
 # The sweep pathology inspector (`overfit_forecast.inspector`, CLI
 # `overfit-forecast inspect SWEEP.csv`) reads a sweep table — a generic CSV, an Optuna,
@@ -49,7 +49,7 @@ flags.pivot_table(index="issue", columns="severity", values="trial_id", aggfunc=
 # Each cell is the share of trials in that bucket with that issue; `*` marks buckets whose
 # rate is significantly higher than in the rest of the sweep (BH q < 0.05).
 
-# %%
+# %% mystnb={"figure": {"caption": "Share of trials with each issue in each hyperparameter bucket; * marks buckets whose rate is significantly higher than in the rest of the sweep (Benjamini-Hochberg q < 0.05).", "name": "fig-issue-heatmap"}}
 if len(patterns):
     plot_issue_heatmap(patterns)
     plt.tight_layout()

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 7. The forecast pushed further: how early, how sure, and what it saves
+# # The forecast pushed further: how early, how sure, and what it saves
 #
 # Chapter 4 answered the seed study's question at k = 10. This chapter asks what a
 # practitioner would ask next, on the same MNIST sweep and with the same grouped
@@ -63,14 +63,14 @@ print(f"{int(meta.overfit.notna().sum())} labelled runs; median planned epochs {
 # %% [markdown]
 # ## How early can we tell?
 
-# %%
-fig, axes = plt.subplots(1, 3, figsize=(15, 4), sharex=True)
+# %% mystnb={"figure": {"caption": "Leave-one-group-out ROC-AUC, PR-AUC and balanced accuracy of every model (solid) and baseline (dashed) against the number of epochs observed, k.", "name": "fig-how-early"}}
+fig, axes = plt.subplots(3, 1, figsize=(7, 10), sharex=True)
 for ax, col in zip(axes, ["roc_auc", "pr_auc", "balanced_accuracy"]):
     for name, g in metrics.dropna(subset=[col]).groupby("name"):
         if len(g) > 1:
             ax.plot(g.k, g[col], marker="o", ls="-" if g.kind.iloc[0] == "model" else "--", label=name)
     ax.set(xlabel="k (epochs observed)", title=col)
-axes[0].legend(fontsize=7)
+axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
 fig.tight_layout()
 
 # %%
@@ -111,7 +111,7 @@ lead_summary
 # %% [markdown]
 # ## How sure? Calibration
 
-# %%
+# %% mystnb={"figure": {"caption": "Reliability diagram at k: observed overfit rate against the predicted probability, per bin of held-out predictions; the dotted diagonal is perfect calibration.", "name": "fig-reliability"}}
 y = p.overfit.astype(int)
 cal = {}
 fig, ax = plt.subplots(figsize=(5, 4.5))
@@ -122,7 +122,7 @@ for name in ("logistic_regression", "random_forest", "gradient_boosting", "rando
         cal[name] = {"brier": float(at_k.loc[name, "brier"]), "reliability": rel.to_dict("list")}
 ax.plot([0, 1], [0, 1], ls=":", c="k")
 ax.set(xlabel="predicted P(overfit)", ylabel="observed overfit rate", title=f"reliability at k = {k}")
-ax.legend(fontsize=7);
+ax.legend(fontsize=8);
 
 # %% [markdown]
 # ## What it saves: a risk-driven early stop

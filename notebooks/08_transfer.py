@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 8. How general is the forecast? Another dataset, another architecture
+# # How general is the forecast? Another dataset, another architecture
 #
 # The same sweep space run on **Fashion-MNIST** with the same CNN, and on **MNIST with an MLP**
 # (`configs/sweep_fashion_mnist.yaml`, `configs/sweep_mnist_mlp.yaml`); the same logs, labels

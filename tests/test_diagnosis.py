@@ -1,22 +1,28 @@
+"""diagnose() end to end: Hugging Face logs with known answers, JSON layout, CLI."""
+
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from overfit_forecast.cli import main as cli
-from overfit_forecast.diagnosis import DiagnosisError, diagnose, early_stopping_replay
+from overfit_forecast.diagnosis import CHECK_IDS, PATHOLOGIES, DiagnosisError, diagnose
 from overfit_forecast.readers import Curves, read_curves
 from overfit_forecast.synthetic import trainer_state
 
 
-def epoch_curves(train_loss, val_loss, train_acc=None, val_acc=None) -> Curves:
+def epoch_curves(train_loss=None, val_loss=None, train_acc=None, val_acc=None, **extra) -> Curves:
+    """Per-epoch curves (epochs 1..T); ``extra`` adds (split, metric) curves, e.g. val_f1=[...]."""
     rows = []
-    for name, split, metric in ((train_loss, "train", "loss"), (val_loss, "val", "loss"),
-                                (train_acc, "train", "accuracy"), (val_acc, "val", "accuracy")):
-        if name is None:
+    named = dict(train_loss=train_loss, val_loss=val_loss, train_accuracy=train_acc, val_accuracy=val_acc, **extra)
+    for key, values in named.items():
+        if values is None:
             continue
-        for e, v in enumerate(name, start=1):
+        split, metric = key.split("_", 1)
+        for e, v in enumerate(values, start=1):
             rows.append(dict(step=np.nan, epoch=float(e), split=split, metric=metric, value=float(v)))
     return Curves(pd.DataFrame(rows), "test", "synthetic")
 
@@ -27,23 +33,45 @@ def hf(tmp_path, **kw):
     return read_curves(p)
 
 
+def ids(d) -> set:
+    return {f["id"] for f in d["findings"]}
+
+
 def test_known_onset_and_best_step(tmp_path):
     d = diagnose(hf(tmp_path, steps=1000, eval_every=100, onset_step=400))
-    v = d["validation"]
-    assert v["status"] == "overfitting" and v["onset"]["step"] == 400 and v["gl_fires"]
+    v = d["verdicts"]
+    assert v["status"] == "overfitting" and v["overfitting"] is True and v["onset_step"] == 400
+    assert v["x_axis"] == "step" and v["overconfident"] is False
     b = d["best_checkpoint"]
-    assert b["step"] == 400 and b["evaluations_past_best"] == 6 and b["x_past_best"] == 600
+    assert b["metric"] == "accuracy" and b["chosen_by"] == "task metric"
+    assert b["x"] == 400 and b["evaluations_past_best"] == 6 and b["x_past_best"] == 600
     assert b["fraction_of_run_past_best"] == pytest.approx(0.6)
     assert b["saved_agrees_with_log"] and b["saved_best_step"] == 400
     assert any("checkpoint-400" in r for r in d["recommendations"])
+    over = next(f for f in d["findings"] if f["id"] == "overfitting")
+    assert over["severity"] == "warning" and over["evidence"]["rise"] > over["evidence"]["threshold"]
 
 
-def test_overconfidence_is_not_called_overfitting(tmp_path):
+def test_overconfidence_qualifies_overfitting_never_replaces_it(tmp_path):
+    """Issue 8: validation loss +24 % while accuracy creeps up is still overfitting."""
     d = diagnose(hf(tmp_path, onset_step=400, accuracy_keeps_improving=True))
-    assert d["validation"]["status"] == "overconfident"
-    assert "over-confident" in " ".join(d["verdicts"])
-    d2 = diagnose(hf(tmp_path, onset_step=400, accuracy_keeps_improving=True), metric_for_best_model="eval_accuracy")
-    assert d2["best_checkpoint"]["metric"] == "accuracy" and d2["best_checkpoint"]["step"] == 1000
+    assert d["verdicts"]["status"] == "overfitting" and d["verdicts"]["overfitting"] is True
+    assert d["verdicts"]["overconfident"] is True
+    assert {"overfitting", "overconfidence"} <= ids(d)
+    assert "accuracy" in next(f for f in d["findings"] if f["id"] == "overconfidence")["recommendation"]
+    # checkpoint chosen by the task metric: the best accuracy, late in the run
+    assert d["best_checkpoint"]["metric"] == "accuracy" and d["verdicts"]["best_step"] >= 900
+    d2 = diagnose(hf(tmp_path, onset_step=400, accuracy_keeps_improving=True), metric_for_best_model="eval_loss")
+    assert d2["best_checkpoint"]["metric"] == "loss" and d2["verdicts"]["best_step"] == 400
+
+
+def test_large_loss_rise_with_flat_accuracy_is_overfitting():
+    n = 20
+    vl = np.r_[np.linspace(1.0, 0.4, 6), np.linspace(0.45, 0.95, n - 6)]  # +137 % after the minimum
+    acc = np.r_[np.linspace(0.70, 0.850, 6), 0.850 + 0.004 * np.arange(1, n - 5)]  # +0.6 point
+    d = diagnose(epoch_curves(np.geomspace(1.0, 0.02, n), vl, val_acc=acc))
+    assert d["verdicts"]["overfitting"] is True and d["verdicts"]["onset_step"] == 6
+    assert d["verdicts"]["status"] == "overfitting"
 
 
 def test_saved_checkpoint_disagreement_is_reported(tmp_path):
@@ -51,6 +79,7 @@ def test_saved_checkpoint_disagreement_is_reported(tmp_path):
     b = d["best_checkpoint"]
     # checkpoints at 300, 600, 900: the best saved one (600) is not the best evaluation (400)
     assert b["saved_best_step"] == 600 and not b["saved_agrees_with_log"]
+    assert "checkpoint_mismatch" in ids(d)
 
 
 def test_accounting_partial_epoch(tmp_path):
@@ -59,47 +88,46 @@ def test_accounting_partial_epoch(tmp_path):
     assert a["steps_per_epoch"] == pytest.approx(250, rel=0.01)
     assert a["fraction_of_last_epoch"] == pytest.approx(0.4)
     assert a["examples_per_epoch_implied"] == pytest.approx(8000, rel=0.01)
-    assert any("40% into epoch 5" in v for v in d["verdicts"])
+    assert any("40% into epoch 5" in f["message"] for f in d["findings"] if f["id"] == "partial_epoch")
 
 
-def test_plateau_and_underfit_known_curves():
-    n = 30
-    t = np.arange(n)
-    train = np.r_[2.3 - 0.1 * t[:10], np.full(20, 1.4)]  # plateaus from epoch 10
-    val = np.r_[2.3 - 0.09 * t[:10], np.full(20, 1.5)]
-    d = diagnose(epoch_curves(train, val, train_acc=np.r_[np.linspace(0.1, 0.6, 10), np.full(20, 0.6)],
-                              val_acc=np.full(n, 0.55)))
-    assert d["training_fit"]["verdict"] == "underfit"
-    assert d["training_fit"]["plateau_from"] == 10.0  # epoch 10 (1-based x) is where it reaches the floor
-    assert d["pathologies"]["plateau"] and d["validation"]["status"] == "no_overfitting"
+def test_hf_epoch_rounded_to_two_decimals_is_not_a_resumed_run(tmp_path):
+    state = trainer_state(steps=1000, steps_per_epoch=333)
+    for e in state["log_history"]:
+        e["epoch"] = round(e["epoch"], 2)
+    p = tmp_path / "trainer_state.json"
+    p.write_text(json.dumps(state))
+    assert "step_backwards" not in ids(diagnose(read_curves(p)))
 
 
-def test_divergence_detected():
-    d = diagnose(epoch_curves([2.3, 1.0, 8.0, np.nan, np.nan], [2.3, 1.1, 9.0, np.nan, np.nan]))
-    assert d["pathologies"]["diverged"]
-    assert "train loss at epoch 4" in d["pathologies"]["divergence_evidence"]
+def test_json_layout_is_stable_and_documented(tmp_path):
+    d = diagnose(hf(tmp_path))
+    assert set(d) == {"schema_version", "run", "verdicts", "findings", "best_checkpoint", "early_stopping",
+                      "accounting", "evaluation", "recommendations", "thresholds"}
+    assert {"status", "overfitting", "overconfident", "onset_step", "best_step", "best_metric",
+            "x_axis"} | set(PATHOLOGIES) == set(d["verdicts"])
+    for f in d["findings"]:
+        assert set(f) == {"id", "severity", "message", "evidence", "recommendation"}
+        assert f["id"] in CHECK_IDS and f["severity"] == CHECK_IDS[f["id"]][0]
+    json.dumps(d, allow_nan=False)  # strict JSON: no NaN/inf, no numpy types
 
 
-def test_early_stopping_replay_known_answer():
-    vals = np.array([1.0, 0.8, 0.7, 0.72, 0.75, 0.71, 0.9, 1.0])
-    x = np.arange(1, 9) * 100.0
-    r = early_stopping_replay(vals, x, patience=2)
-    assert r["stop_index"] == 4 and r["best_index"] == 2 and r["fraction_saved"] == pytest.approx((800 - 500) / 800)
-    r3 = early_stopping_replay(vals, x, patience=10)
-    assert r3["stop_index"] == 7 and r3["fraction_saved"] == 0
-
-
-def test_refuses_logs_without_evaluation_or_single_point(tmp_path):
+def test_training_only_log_is_diagnosed_without_overfitting_verdict(tmp_path):
     p = tmp_path / "h.json"
-    p.write_text(json.dumps({"loss": [1.0, 0.5, 0.4]}))
-    with pytest.raises(DiagnosisError, match="no evaluation points"):
-        diagnose(read_curves(p))
+    p.write_text(json.dumps({"loss": [2.3, 1.0, 0.6, 0.5, 0.45, 0.44]}))
+    d = diagnose(read_curves(p))
+    assert d["verdicts"]["overfitting"] is None and d["verdicts"]["status"] == "unknown"
+    assert "no_evaluation" in ids(d)
+
+
+def test_refuses_a_single_point(tmp_path):
+    p = tmp_path / "h.json"
     p.write_text(json.dumps({"loss": [1.0], "val_loss": [0.9]}))
-    with pytest.raises(DiagnosisError, match="1 evaluation point"):
+    with pytest.raises(DiagnosisError, match="at least 2"):
         diagnose(read_curves(p))
-    # a NaN evaluation is evidence, not a missing point: the run is diagnosed as diverged
+    # a NaN is evidence, not a missing point: the run is diagnosed as diverged
     p.write_text(json.dumps({"loss": [2.3, None], "val_loss": [2.3, None]}))
-    assert diagnose(read_curves(p))["pathologies"]["diverged"]
+    assert diagnose(read_curves(p))["verdicts"]["diverged"]
 
 
 def test_cli_diagnose_outputs_and_clean_errors(tmp_path, capsys):
@@ -107,9 +135,29 @@ def test_cli_diagnose_outputs_and_clean_errors(tmp_path, capsys):
     p.write_text(json.dumps(trainer_state()))
     js, png, md = tmp_path / "d.json", tmp_path / "d.png", tmp_path / "d.md"
     assert cli(["diagnose", str(p), "--json", str(js), "--plot", str(png), "--out", str(md)]) == 0
-    assert json.loads(js.read_text())["validation"]["onset"]["step"] == 400
-    assert png.stat().st_size > 1000 and "## Recommendations" in md.read_text()
+    assert json.loads(js.read_text())["verdicts"]["onset_step"] == 400
+    assert png.stat().st_size > 1000 and "## Findings" in md.read_text()
     p.write_text("{not json")
     assert cli(["diagnose", str(p)]) == 2
     err = capsys.readouterr().err
     assert "invalid or truncated JSON" in err and "Traceback" not in err
+
+
+def test_diagnose_path_imports_no_torch_sklearn_scipy_stats_or_matplotlib(tmp_path):
+    p = tmp_path / "trainer_state.json"
+    p.write_text(json.dumps(trainer_state()))
+    code = ("import sys; from overfit_forecast.cli import main; main(['diagnose', sys.argv[1]]); "
+            "bad = [m for m in ('torch', 'sklearn', 'scipy.stats', 'matplotlib') if m in sys.modules]; "
+            "print('LOADED', bad)")
+    out = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, check=True).stdout
+    assert "LOADED []" in out
+
+
+def test_readme_documents_every_check_id():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("### What `diagnose` checks", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `([a-z_]+)` \| (error|warning|info) \|", section, flags=re.M)
+    assert dict(documented) == {k: sev for k, (sev, _) in CHECK_IDS.items()}

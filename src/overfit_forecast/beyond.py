@@ -18,8 +18,7 @@ from sklearn.model_selection import TunedThresholdClassifierCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from .criteria import generalization_loss
-from .diagnosis import early_stopping_replay
+from .criteria import early_stopping, generalization_loss
 from .evaluation import ThresholdRule, classification_metrics, labelled_rows, loo_predictions
 from .features import FEATURES, TooFewEpochsError, early_features, first_k_epochs, rules_at_k
 from .runlog import read_log
@@ -195,8 +194,9 @@ def replay_risk_stopping(log: pd.DataFrame, risk_flag: bool, k: int, patience: i
 
     - ``full``: train the planned epochs;
     - ``patience``: Keras-style early stopping on validation loss from the start;
-    - ``risk``: train to epoch k; if the forecast flags the run (``risk_flag``), switch to
-      patience-based early stopping from there, else train the planned epochs.
+    - ``risk``: train to epoch k; if the forecast flags the run (``risk_flag``), switch on
+      patience-based early stopping from there (Keras ``start_from_epoch=k``: evaluations
+      before k are not monitored), else train the planned epochs.
 
     Returns epochs trained and validation accuracy of the kept checkpoint per policy.
     """
@@ -206,7 +206,7 @@ def replay_risk_stopping(log: pd.DataFrame, risk_flag: bool, k: int, patience: i
     last = len(vl) - 1
 
     def stop_with_patience(start: int) -> int:
-        return early_stopping_replay(vl, ep, patience, lower=True, start=start)["stop_index"]
+        return early_stopping(vl, mode="min", patience=patience, start_from_epoch=start)["stop_index"]
 
     def kept(stop: int) -> float:
         seg = np.where(np.isfinite(vl[1: stop + 1]), vl[1: stop + 1], np.inf)

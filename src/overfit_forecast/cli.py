@@ -89,45 +89,60 @@ def main(argv=None) -> int:
 
 
 def _run_log_command(a) -> int:
-    from .diagnosis import DiagnosisError, diagnose, diagnosis_markdown, plot_diagnosis
-    from .runlog import write_json
-    from .forecast import ForecastRefused, forecast
+    """``diagnose`` and ``predict``: read the log, then run the command. Imports stay lazy so
+    that ``diagnose`` loads neither torch, scikit-learn nor matplotlib (unless ``--plot``)."""
     from .readers import LogFormatError, read_curves
-    from .runlog import atomic_write_text
 
     try:
         mapping = dict(item.split("=", 1) for item in a.column_map) or None
-        curves = read_curves(a.path, a.format, mapping, a.run)
-        if a.command == "diagnose":
-            result = diagnose(curves, a.metric_for_best_model)
-            text = diagnosis_markdown(result)
-            if a.out:
-                atomic_write_text(a.out, text)
-            else:
-                print(text)
-            if a.plot:
-                import matplotlib
-
-                matplotlib.use("Agg")
-                axes = plot_diagnosis(curves, result)
-                axes[0].figure.savefig(a.plot, dpi=120, bbox_inches="tight")
-        else:
-            result = forecast(curves, a.model, a.k)
-            print(f"overfit probability {result['probability']:.2f} (k={result['k']}, {result['model']})")
-            for drv in (result["drivers"] or [])[:5]:
-                extra = f"contribution {drv['contribution']:+.2f}" if "contribution" in drv else \
-                    f"importance {drv['importance']:.2f}"
-                print(f"  {drv['feature']:<18} = {drv['value']:.4g}  ({extra})")
-            print(f"note: {result['caveat']}")
-    except (LogFormatError, DiagnosisError, ForecastRefused) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except ValueError:
+        print(f"error: --column-map takes OLD=NEW pairs, got {a.column_map}", file=sys.stderr)
         return 2
-    except ValueError as exc:
+    try:
+        curves = read_curves(a.path, a.format, mapping, a.run)
+        result = _diagnose(a, curves) if a.command == "diagnose" else _predict(a, curves)
+    except (LogFormatError, ValueError) as exc:  # DiagnosisError, ForecastRefused are ValueErrors
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if a.json:
+        from .runlog import write_json
+
         write_json(result, a.json)
     return 0
+
+
+def _diagnose(a, curves) -> dict:
+    from .diagnosis import diagnose, diagnosis_markdown
+    from .runlog import atomic_write_text
+
+    result = diagnose(curves, a.metric_for_best_model)
+    text = diagnosis_markdown(result)
+    if a.out:
+        atomic_write_text(a.out, text)
+    else:
+        print(text)
+    if a.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from .diagnosis import plot_diagnosis
+
+        axes = plot_diagnosis(curves, result)
+        axes[0].figure.savefig(a.plot, dpi=120, bbox_inches="tight")
+    return result
+
+
+def _predict(a, curves) -> dict:
+    from .forecast import forecast  # imports scikit-learn: only for predict
+
+    result = forecast(curves, a.model, a.k)
+    print(f"overfit probability {result['probability']:.2f} (k={result['k']}, {result['model']})")
+    for drv in (result["drivers"] or [])[:5]:
+        extra = f"contribution {drv['contribution']:+.2f}" if "contribution" in drv else \
+            f"importance {drv['importance']:.2f}"
+        print(f"  {drv['feature']:<18} = {drv['value']:.4g}  ({extra})")
+    print(f"note: {result['caveat']}")
+    return result
 
 
 def _inspect(a) -> int:

@@ -22,7 +22,7 @@ PATHOLOGY_COLORS = {"overfit": "tab:red", "healthy": "tab:green", "underfit": "t
 def plot_run(log: pd.DataFrame, title: str = "", axes=None, k: int | None = None):
     """Loss (left) and accuracy (right) curves of one run; a dotted line at epoch ``k``."""
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(9, 3))
+        _, axes = plt.subplots(1, 2, figsize=(7.5, 2.8))
     ax_l, ax_a = axes
     ax_l.plot(log.epoch, log.train_loss, label="train")
     ax_l.plot(log.epoch, log.val_loss, label="validation")
@@ -43,7 +43,7 @@ def plot_curves_by_label(meta: pd.DataFrame, log_dir: str | os.PathLike, metric:
     """One line per run of ``metric`` against epoch, coloured by ``pathology``."""
     log_dir = Path(log_dir)
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4))
+        _, ax = plt.subplots(figsize=(7, 3.5))
     for rec in meta.head(max_runs).to_dict("records"):
         log = read_log(log_dir / f"{rec['run_id']}.csv")
         ax.plot(log.epoch, log[metric], c=PATHOLOGY_COLORS.get(rec["pathology"], "k"), alpha=0.35, lw=0.8)
@@ -56,12 +56,12 @@ def plot_curves_by_label(meta: pd.DataFrame, log_dir: str | os.PathLike, metric:
     return ax
 
 
-def plot_feature_distributions(table: pd.DataFrame, features=FEATURES, ncols: int = 4):
-    """Histogram of each feature, overfit vs not (labelled runs only)."""
+def plot_feature_distributions(table: pd.DataFrame, features=FEATURES, ncols: int = 2):
+    """Histogram of each feature, overfit vs not (labelled runs only); ``ncols`` panels a row, 7.5 in wide."""
     data = table[table.overfit.notna()].copy()
     data["label"] = data.overfit.map({0: "not overfit", 1: "overfit"})
     nrows = int(np.ceil(len(features) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.4 * nrows))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.5, 2.1 * nrows), squeeze=False)
     for ax, f in zip(axes.flat, features):
         sns.histplot(data=data, x=f, hue="label", ax=ax, bins=20, element="step",
                      stat="density", common_norm=False, legend=ax is axes.flat[0])
@@ -75,17 +75,17 @@ def plot_feature_distributions(table: pd.DataFrame, features=FEATURES, ncols: in
 def plot_correlation_heatmap(table: pd.DataFrame, columns, ax=None):
     """Spearman rank correlations between ``columns`` (features, label, hyperparameters)."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 7))
+        _, ax = plt.subplots(figsize=(7.5, 6.5))
     corr = table[list(columns)].astype(float).corr(method="spearman")
     sns.heatmap(corr, ax=ax, cmap="vlag", center=0, vmin=-1, vmax=1, annot=True, fmt=".1f",
-                annot_kws={"size": 6})
+                annot_kws={"size": 7})
     return ax
 
 
 def plot_roc_pr(y, scores: dict[str, np.ndarray], axes=None):
     """ROC (left) and precision-recall (right) curves of several scorers on the same runs."""
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 4))
+        _, axes = plt.subplots(1, 2, figsize=(7.5, 3.6))
     y = np.asarray(y, int)
     for name, s in scores.items():
         fpr, tpr, _ = roc_curve(y, s)
@@ -94,8 +94,8 @@ def plot_roc_pr(y, scores: dict[str, np.ndarray], axes=None):
         axes[1].plot(rec, prec, label=name)
     axes[0].plot([0, 1], [0, 1], ls=":", c="k")
     axes[1].axhline(y.mean(), ls=":", c="k")
-    axes[0].set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (leave-one-group-out)")
-    axes[1].set(xlabel="recall", ylabel="precision", title="precision-recall (leave-one-group-out)")
+    axes[0].set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    axes[1].set(xlabel="recall", ylabel="precision", title="precision-recall")
     axes[0].legend(fontsize=8)
     return axes
 

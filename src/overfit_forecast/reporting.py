@@ -19,20 +19,49 @@ NAMES = {
 }
 
 
+SWEEP_NAMES = {"mnist_cnn": "MNIST, CNN", "mnist_mlp": "MNIST, MLP", "fashion_mnist_cnn": "Fashion-MNIST, CNN"}
+
+
 def _name(key: str) -> str:
+    """Reader's name of a model, baseline or sweep key (``prechelt_gl5`` -> ``Prechelt GL₅ at k``)."""
+    sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
     if key.startswith("prechelt_gl"):
-        return f"Prechelt GL_{key.removeprefix('prechelt_gl').removesuffix('_at_k')} at k"
+        return f"Prechelt GL{key.removeprefix('prechelt_gl').removesuffix('_at_k').translate(sub)} at k"
     if key.startswith("patience") and key.endswith("_at_k"):
         return f"patience-{key.removeprefix('patience').removesuffix('_at_k')} rule at k"
-    return NAMES.get(key, key)
+    return NAMES.get(key, SWEEP_NAMES.get(key, key.replace("_", " ")))
 
 
 def _f(x, digits=3) -> str:
-    return "n/a" if x is None else f"{x:.{digits}f}"
+    return "n/a" if x is None or x != x else f"{x:.{digits}f}"
+
+
+def _table(df: pd.DataFrame) -> str:
+    """A MyST/GitHub pipe table of ``df`` (cells already formatted as text), blank lines around.
+
+    Uses :meth:`pandas.DataFrame.to_markdown` (tabulate). Columns whose cells all start with
+    a number (or are ``n/a``) are right-aligned, the others left-aligned.
+    """
+    numeric = df.astype(str).apply(lambda c: c.str.match(r"^(n/a|[+-]?\d)").all())
+    align = ["right" if numeric[c] else "left" for c in df.columns]
+    return "\n\n" + df.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n\n"
 
 
 def beyond_markdown(b: dict) -> str:
-    """Markdown summary of ``evaluation_beyond.json`` (chapter 7)."""
+    """Markdown summary of ``evaluation_beyond.json`` (chapter 7).
+
+    Parameters
+    ----------
+    b : dict
+        ``metrics`` (records with ``kind``, ``name``, ``k``, ``balanced_accuracy``), and
+        optionally ``calibration`` ({name: {"brier"}}), ``risk_stopping`` (records per
+        ``policy``) and ``lead_time``.
+
+    Returns
+    -------
+    str
+        MyST markdown (pipe tables; ``{cite}`` roles), empty if there are no metrics.
+    """
     m = pd.DataFrame(b["metrics"])
     if "balanced_accuracy" not in m:
         return ""
@@ -44,44 +73,57 @@ def beyond_markdown(b: dict) -> str:
         best = g.loc[g.balanced_accuracy.idxmax()]
         gb = bases[bases.k == k]
         bb = gb.loc[gb.balanced_accuracy.idxmax()] if len(gb) else None
-        rows.append(f"| {k} | {_name(best['name'])} ({best.balanced_accuracy:.3f}) | "
-                    + (f"{_name(bb['name'])} ({bb.balanced_accuracy:.3f}) | "
-                       f"{'yes' if best.balanced_accuracy > bb.balanced_accuracy else 'no'} |" if bb is not None else "n/a | n/a |"))
-    lines.append("**How early.** Best model and best baseline by leave-one-group-out balanced accuracy at "
-                 "each window k:\n\n| k | best model | best baseline | model beats baselines |\n|---|---|---|---|\n"
-                 + "\n".join(rows))
+        rows.append({"k": str(int(k)), "best model": _name(best["name"]),
+                     "balanced acc. (model)": _f(best.balanced_accuracy),
+                     "best baseline": "n/a" if bb is None else _name(bb["name"]),
+                     "balanced acc. (baseline)": "n/a" if bb is None else _f(bb.balanced_accuracy),
+                     "difference": "n/a" if bb is None else f"{best.balanced_accuracy - bb.balanced_accuracy:+.3f}"})
+    lines.append("**How early.** Best model and best baseline by leave-one-group-out balanced accuracy "
+                 "after k observed epochs:" + _table(pd.DataFrame(rows)).rstrip())
     cal = b.get("calibration", {})
     if cal:
-        lines.append("**How sure.** Brier scores at k = " + str(b["k"]) + ": "
+        lines.append("**How sure.** Brier scores {cite:p}`brier1950verification` at k = " + str(b["k"]) + ": "
                      + ", ".join(f"{_name(n)} {c['brier']:.3f}" for n, c in cal.items()) + " (lower is better).")
     rs = {r["policy"]: r for r in b.get("risk_stopping", [])}
     if rs:
         lines.append(
             f"**What it saves.** Replayed on the held-out runs, the risk-driven stop trains "
             f"{rs['risk']['share of planned compute']:.0%} of the planned epochs and keeps checkpoints with mean "
-            f"validation accuracy {rs['risk']['mean val acc of kept checkpoint']:.4f}, against "
-            f"{rs['full']['mean val acc of kept checkpoint']:.4f} when every run trains to its planned epochs and "
-            f"{rs['patience']['mean val acc of kept checkpoint']:.4f} with patience-based early stopping from the "
+            f"validation accuracy {rs['risk']['mean val acc of kept checkpoint']:.3f}, against "
+            f"{rs['full']['mean val acc of kept checkpoint']:.3f} when every run trains to its planned epochs and "
+            f"{rs['patience']['mean val acc of kept checkpoint']:.3f} with patience-based early stopping from the "
             f"start ({rs['patience']['share of planned compute']:.0%} of the compute).")
     lt = b.get("lead_time", {})
     if lt.get("flagged_overfit_runs"):
-        lines.append(f"**Lead time.** Of the overfit runs flagged at k = {b['k']}, "
-                     f"{lt['share_before_gl5']:.0%} were flagged before Prechelt's GL_5 fired on the full log "
-                     f"(median lead {_f(lt['median_lead_vs_gl5'], 1)} epochs; median lead over the "
-                     f"validation-accuracy peak {_f(lt['median_lead_vs_val_acc_peak'], 1)} epochs).")
+        lines.append(f"**Lead time.** Of the {lt['flagged_overfit_runs']} overfit runs flagged at k = {b['k']}, "
+                     f"{lt['share_before_gl5']:.0%} were flagged before Prechelt's GL₅ "
+                     f"{{cite:p}}`prechelt1998early` fired on the full log (median lead "
+                     f"{_f(lt['median_lead_vs_gl5'], 1)} epochs; median lead over the validation-accuracy peak "
+                     f"{_f(lt['median_lead_vs_val_acc_peak'], 1)} epochs; negative: the forecast came later).")
     return "\n\n".join(lines)
 
 
 def transfer_markdown(t: dict) -> str:
-    """Markdown summary of ``evaluation_transfer.json`` (chapter 8)."""
+    """Markdown summary of ``evaluation_transfer.json`` (chapter 8).
+
+    One row per (training sweep, tested sweep) pair, one column per model; each cell is the
+    transfer balanced accuracy and, in parentheses, its difference from the tested sweep's
+    own leave-one-group-out balanced accuracy (``-drop``; negative: transfer is worse).
+    """
     tr = pd.DataFrame(t.get("transfer", []))
     if tr.empty or "balanced_accuracy" not in tr:
         return "**How general.** Fewer than two sweeps were available: transfer not measured."
-    rows = [f"| {r.train} | {r.test} | {_name(r.model)} | {_f(r.balanced_accuracy)} | "
-            f"{_f(r.within_loo_balanced_accuracy)} | {_f(r.drop)} |" for r in tr.itertuples()]
-    return ("**How general.** A meta-model fit on one sweep, tested on another (balanced accuracy), against "
-            "the target sweep's own leave-one-group-out:\n\n| trained on | tested on | model | transfer | "
-            "within LOO | drop |\n|---|---|---|---|---|---|\n" + "\n".join(rows))
+    tr["cell"] = [f"{_f(r.balanced_accuracy)} ({'n/a' if r.drop is None or r.drop != r.drop else f'{-r.drop:+.3f}'})"
+                  for r in tr.itertuples()]
+    rows = {}
+    for r in tr.itertuples():  # one row per (train, test) pair, in the order of the results file
+        rows.setdefault(f"{_name(r.train)} → {_name(r.test)}", {})[_name(r.model)] = r.cell
+    tab = pd.DataFrame.from_dict(rows, orient="index").fillna("n/a")
+    tab = tab.rename_axis("trained on → tested on").reset_index()
+    return ("**How general.** A meta-model fit on every labelled run of one sweep predicts every run of "
+            "another. Each cell: balanced accuracy of the transfer, and in parentheses its difference "
+            "from the tested sweep's own leave-one-group-out (negative: the transferred model does worse)."
+            + _table(tab).rstrip())
 
 
 def conclusions_markdown(results: dict, meta: pd.DataFrame) -> str:
@@ -112,15 +154,15 @@ def conclusions_markdown(results: dict, meta: pd.DataFrame) -> str:
     for kind, group in (("model", models), ("baseline", baselines)):
         for key, r in group.items():
             loo, ins = r["loo"], r["in_sample"]
-            rows.append(f"| {_name(key)} | {kind} | {_f(loo['roc_auc'])} | {_f(loo['pr_auc'])} | "
-                        f"{_f(loo['balanced_accuracy'])} | {_f(loo['precision'])} | {_f(loo['recall'])} | "
-                        f"{_f(ins['roc_auc'])} | {_f(ins['balanced_accuracy'])} |")
+            rows.append({"predictor": _name(key) + (" (baseline)" if kind == "baseline" else ""),
+                         "ROC-AUC": _f(loo["roc_auc"]), "PR-AUC": _f(loo["pr_auc"]),
+                         "balanced acc.": _f(loo["balanced_accuracy"]), "precision": _f(loo["precision"]),
+                         "recall": _f(loo["recall"]), "in-sample ROC-AUC": _f(ins["roc_auc"]),
+                         "in-sample balanced acc.": _f(ins["balanced_accuracy"])})
     lines.append(
-        f"**Forecast from the first {k} epochs**, leave-one-group-out over "
+        f"**Forecast from the first {k} epochs**, leave-one-group-out {{cite:p}}`roberts2017cross` over "
         f"{results['n_labelled']} runs in {results['n_groups']} configurations "
-        f"(positive rate {results['positive_rate']:.0%}):\n\n"
-        "| predictor | kind | ROC-AUC | PR-AUC | balanced acc. | precision | recall | in-sample ROC-AUC | in-sample balanced acc. |\n"
-        "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+        f"(positive rate {results['positive_rate']:.0%}):" + _table(pd.DataFrame(rows)).rstrip()
     )
     best_key = max(models, key=lambda m: models[m]["loo"]["balanced_accuracy"] or 0)
     best = models[best_key]["loo"]

@@ -1,4 +1,4 @@
-"""Prechelt's early-stopping quantities, on per-epoch loss curves.
+"""Prechelt's early-stopping quantities, on per-epoch loss curves (and a least-squares slope).
 
 All from L. Prechelt, "Early Stopping -- But When?", in *Neural Networks: Tricks of the
 Trade*, LNCS 1524, Springer 1998, pp. 55-69 (section 2.2). Prechelt defines them on the
@@ -105,88 +105,13 @@ def up_successive_strips(val_loss, k: int = 5) -> int:
 
 def least_squares_slope(y, x=None) -> float:
     """Slope of the ordinary least-squares line through ``(x, y)`` (``x`` = 0, 1, ... by
-    default), via :func:`scipy.stats.linregress`. NaN if fewer than 2 finite points."""
-    from scipy.stats import linregress
-
+    default): ``cov(x, y) / var(x)`` over the finite pairs (the same value as
+    :func:`scipy.stats.linregress`, without importing scipy.stats). NaN if fewer than 2
+    finite points or ``x`` constant."""
     y = _as_float(y, "y")
     x = np.arange(y.size, dtype=float) if x is None else _as_float(x, "x")
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.sum() < 2 or np.ptp(x[ok]) == 0:
         return float("nan")
-    return float(linregress(x[ok], y[ok]).slope)
-
-
-def improved(current: float, best: float, mode: str = "min", min_delta: float = 0.0) -> bool:
-    """Whether ``current`` improves on ``best`` by more than ``min_delta``.
-
-    Keras ``EarlyStopping``'s test: ``current < best - min_delta`` for ``mode="min"``,
-    ``current > best + min_delta`` for ``mode="max"`` (keras.callbacks.EarlyStopping,
-    ``_is_improvement``). A non-finite ``current`` never improves; any finite value improves on
-    a non-finite ``best``.
-
-    Raises
-    ------
-    ValueError
-        ``mode`` not "min" or "max", or ``min_delta < 0``.
-    """
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-    if min_delta < 0:
-        raise ValueError(f"min_delta must be >= 0, got {min_delta}")
-    if not np.isfinite(current):
-        return False
-    if not np.isfinite(best):
-        return True
-    return current < best - min_delta if mode == "min" else current > best + min_delta
-
-
-def early_stopping(values, *, mode: str = "min", min_delta: float = 0.0, patience: int = 3,
-                   start_from_epoch: int = 0, restore_best: bool = True) -> dict:
-    """Replay early stopping on a monitored curve, with the Keras/Lightning vocabulary.
-
-    Semantics of ``keras.callbacks.EarlyStopping`` (and Lightning's ``EarlyStopping`` with
-    ``check_on_train_epoch_end=False``): evaluations with index ``< start_from_epoch`` are
-    not monitored; from there, ``wait`` counts evaluations without an improvement
-    (:func:`improved` with ``mode`` and ``min_delta``) and training stops at the first
-    evaluation where ``wait >= patience``.
-
-    Parameters
-    ----------
-    values : array-like, shape (T,)
-        The monitored quantity, one value per evaluation (e.g. validation loss per epoch).
-    mode, min_delta, patience, start_from_epoch
-        As in Keras. ``patience >= 1``.
-    restore_best : bool
-        Keras ``restore_best_weights``: the kept checkpoint is the best monitored
-        evaluation up to the stop; otherwise the one at the stop.
-
-    Returns
-    -------
-    dict
-        ``stopped`` (bool), ``stop_index`` (index of the evaluation at which training stops;
-        the last index when it never stops), ``best_index`` (best monitored evaluation up to
-        the stop, or None when no finite value was monitored), ``kept_index`` (the checkpoint
-        kept: best or stop, per ``restore_best``), ``wait`` at the stop.
-
-    Raises
-    ------
-    ValueError
-        ``patience < 1``, ``start_from_epoch < 0``, bad ``mode``/``min_delta``, input not 1-D.
-    """
-    v = _as_float(values, "values")
-    if patience < 1 or start_from_epoch < 0:
-        raise ValueError(f"need patience >= 1 and start_from_epoch >= 0, got {patience}, {start_from_epoch}")
-    improved(0.0, 0.0, mode, min_delta)  # validates mode and min_delta
-    best_i, wait, stop = None, 0, max(v.size - 1, 0)
-    stopped = False
-    for i in range(start_from_epoch, v.size):
-        if best_i is None or improved(v[i], v[best_i], mode, min_delta):
-            if np.isfinite(v[i]):
-                best_i, wait = i, 0
-                continue
-        wait += 1
-        if wait >= patience:
-            stop, stopped = i, True
-            break
-    kept = best_i if (restore_best and best_i is not None) else stop
-    return dict(stopped=stopped, stop_index=stop, best_index=best_i, kept_index=kept, wait=wait)
+    xc = x[ok] - x[ok].mean()
+    return float(np.dot(xc, y[ok] - y[ok].mean()) / np.dot(xc, xc))
