@@ -27,10 +27,10 @@ OTHER = ("diverged", "frozen", "chance_level", "plateau", "leakage_signal")
 
 
 def _logs_root() -> Path:
-    for p in (ROOT.parent / "shared" / "data" / "public_logs", Path("/work/shared/data/public_logs")):
-        if p.exists():
-            return p
-    raise SystemExit("public logs not found (../shared/data/public_logs)")
+    p = ROOT.parent / "shared" / "data" / "public_logs"
+    if not p.exists():
+        raise SystemExit(f"public logs not found ({p})")
+    return p
 
 
 def diagnose_all(paths, logs: Path) -> dict:

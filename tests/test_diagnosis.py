@@ -161,3 +161,16 @@ def test_readme_documents_every_check_id():
     section = text.split("### What `diagnose` checks", 1)[1].split("\n## ", 1)[0]
     documented = re.findall(r"^\| `([a-z_]+)` \| (error|warning|info) \|", section, flags=re.M)
     assert dict(documented) == {k: sev for k, (sev, _) in CHECK_IDS.items()}
+
+
+@pytest.mark.parametrize("first_epoch", [0, 1])
+def test_onset_and_best_step_in_the_files_own_epoch_counter(tmp_path, first_epoch):
+    # Keras CSVLogger counts epochs from 0 (the reader's x is epochs completed, +1); a custom
+    # loop from 1 (taken as is): the verdicts name the epoch as written in the file
+    val = [1.0, 0.7, 0.55, 0.5, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1]
+    lines = ["epoch,loss,val_loss"] + [f"{first_epoch + i},{1.0 / (i + 1):.4f},{v}" for i, v in enumerate(val)]
+    p = tmp_path / "training_log.csv"
+    p.write_text("\n".join(lines) + "\n")
+    v = diagnose(read_curves(p))["verdicts"]
+    assert v["overfitting"] is True and v["x_axis"] == "epoch"
+    assert v["onset_step"] == first_epoch + 4 and v["best_step"] == first_epoch + 4

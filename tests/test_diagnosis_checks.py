@@ -170,6 +170,28 @@ def test_plateau_and_underfit_known_curves():
     assert {"plateau", "underfitting"} <= ids(d) and d["verdicts"]["overfitting"] is False
 
 
+
+def test_plateau_needs_a_flat_tail_not_a_drift():
+    # best value of the tail within the noise of the best before it (the improvement test holds
+    # in both cases), but in the second the tail drifts up by 6 % (>> 2x noise and 2 % of its
+    # level): degradation in the making, not a plateau
+    from overfit_forecast.diagnosis.checks import check_plateau
+
+    t = np.arange(30)
+    train = 1.0 * np.exp(-t / 8) + 0.2
+    base = np.r_[2.0 - 0.1 * t[:10], np.full(20, 1.0)] + 0.004 * (-1.0) ** t
+    th = DiagnosisThresholds()
+    assert [f.id for f in check_plateau(prepare(epoch_curves(train, base)), th)] == ["plateau"]
+    drift = base.copy()
+    drift[20:] += np.linspace(0.0, 0.06, 10)
+    assert check_plateau(prepare(epoch_curves(train, drift)), th) == []
+    # three evaluations, the last one logged three times at the same step (a final evaluate()):
+    # no tail of later evaluations to call flat
+    steps = [50, 100, 150, 150, 150]
+    val = [0.60, 0.49, 0.451, 0.451, 0.443]
+    run = prepare(step_curves(train_loss=(steps, [0.59, 0.39, 0.27, 0.27, 0.27]), val_loss=(steps, val)))
+    assert check_plateau(run, th) == []
+
 # --- overfitting materiality judged against the noise ----------------------------------
 
 def test_rise_within_noise_is_not_overfitting_and_above_noise_is():
@@ -293,6 +315,23 @@ def test_learning_rate_schedule_checks():
     restart = np.r_[np.linspace(0, 1e-3, 10), np.linspace(1e-3, 1e-4, 40), np.linspace(1e-3, 1e-4, 50)]
     d2 = diagnose(step_curves(train_loss=(s, loss), val_loss=(s[::10], loss[::10] + 0.1), train_lr=(s, restart)))
     assert "lr_jump" in ids(d2) and not {"lr_zero_tail", "no_warmup"} & ids(d2)
+    # a linear decay logged every 100 steps that reaches 0 exactly at the last step (Hugging Face's
+    # default schedule): no zero tail, though the last logged value is 0
+    s12 = np.arange(1, 13) * 100
+    linear = 1e-4 * (1 - s12 / s12[-1])
+    d3 = diagnose(step_curves(train_loss=(s12, 2.0 / (1 + s12 / 300)), val_loss=(s12[::2], 2.1 / (1 + s12[::2] / 300)),
+                              train_lr=(s12, linear)))
+    assert "lr_zero_tail" not in ids(d3)
+
+
+def test_hf_learning_rate_is_read_as_the_lr_series(tmp_path):
+    state = {"log_history": [{"step": 10 * i, "epoch": i / 10, "loss": 1.0 / i, "learning_rate": 1e-3 * (1 - i / 20)}
+                             for i in range(1, 21)] + [{"step": 200, "epoch": 2.0, "eval_loss": 0.4}]}
+    p = tmp_path / "trainer_state.json"
+    p.write_text(json.dumps(state))
+    c = read_curves(p)
+    assert c.metrics("train") == ["loss", "lr"]
+    assert c.series("train", "lr")["value"].iloc[-1] == 0.0 and prepare(c).lr is not None
 
 
 def test_thresholds_are_the_knobs():

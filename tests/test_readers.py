@@ -29,7 +29,9 @@ def curve(c, split, metric):
     ("Validation Loss", ("val", "loss")), ("ValLoss", ("val", "loss")), ("Train_Acc", ("train", "accuracy")),
     ("reg_val_mae", ("val", "reg_mae")), ("test_acc", ("test", "accuracy")), ("epoch_loss", ("train", "loss")),
     ("lr", None), ("learning_rate", None), ("eval_runtime", None), ("epoch", None), ("reg_learning_rate", None),
-    ("Unnamed: 0", None), ("epoch_time", None),
+    ("Unnamed: 0", None), ("epoch_time", None), ("cls_val_loss", ("val", "cls_loss")),
+    ("metrics/mAP50-95(B)", ("val", "map50_95")), ("metrics/precision(B)", ("val", "precision")),
+    ("lr/pg0", ("train", "lr_pg0")),
 ])
 def test_split_metric(name, expected):
     assert split_metric(name) == expected

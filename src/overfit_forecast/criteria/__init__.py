@@ -29,8 +29,10 @@ from .stopping import (  # noqa: F401
     improved, early_stopping,
 )
 from .curves import (  # noqa: F401
-    evaluation_noise, detrended_noise, noise_scale, robust_level, material_rise, divergence, is_diverged,
-    frozen_fraction, is_frozen, improvement_fraction, chance_classes, at_chance_level, tail_trend, plateau,
+    evaluation_noise, detrended_noise, noise_scale, robust_level, material_rise, sustained_rise, divergence,
+    is_diverged,
+    frozen_fraction, is_frozen, improvement_fraction, chance_classes, at_chance_level, tail_trend, flat_tail,
+    plateau,
     oscillation, is_unstable, best_within_noise,
 )
 
@@ -47,6 +49,7 @@ __all__ = [
     "noise_scale",
     "robust_level",
     "material_rise",
+    "sustained_rise",
     "divergence",
     "is_diverged",
     "frozen_fraction",
@@ -55,6 +58,7 @@ __all__ = [
     "chance_classes",
     "at_chance_level",
     "tail_trend",
+    "flat_tail",
     "plateau",
     "oscillation",
     "is_unstable",

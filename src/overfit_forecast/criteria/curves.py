@@ -3,9 +3,9 @@ each. Every "material" change is judged against the evaluation noise (:func:`noi
 
 Noise: :func:`evaluation_noise` (median absolute change between successive evaluations),
 :func:`detrended_noise`, :func:`noise_scale`; levels: :func:`robust_level`; shapes:
-:func:`material_rise`, :func:`divergence`/:func:`is_diverged`, :func:`frozen_fraction`/
+:func:`material_rise`/:func:`sustained_rise`, :func:`divergence`/:func:`is_diverged`, :func:`frozen_fraction`/
 :func:`is_frozen`, :func:`improvement_fraction`, :func:`chance_classes`/:func:`at_chance_level`,
-:func:`tail_trend`, :func:`plateau`, :func:`oscillation`/:func:`is_unstable`,
+:func:`tail_trend`, :func:`flat_tail`, :func:`plateau`, :func:`oscillation`/:func:`is_unstable`,
 :func:`best_within_noise`.
 """
 
@@ -68,31 +68,72 @@ def robust_level(values, which: str = "start", n: int = 3) -> float:
     return float(np.median(v[:n] if which == "start" else v[-n:]))
 
 
+def _running_median3(f: np.ndarray) -> np.ndarray:
+    """Median of each value and its two neighbours (of the one neighbour at the ends)."""
+    return np.array([np.median(f[max(0, j - 1):j + 2]) for j in range(f.size)])
+
+
+def sustained_rise(after, low: float, noise: float, k: float = 3.0, t_min: float = 3.0,
+                   min_points: int = 5) -> dict:
+    """A rise after a minimum judged on its trend rather than point by point: the
+    least-squares line through the ``after`` values (those following the minimum, at least
+    ``min_points`` finite) has a slope ``t_min`` or more standard errors above zero (the usual
+    t statistic of a regression slope, ``slope / sqrt(residual variance / sum (x - mean x)^2)``,
+    on the evaluation index), and both the line's value at the end and the median of the last
+    third of ``after`` lie more than ``k * noise`` above ``low``. Catches a slow, smooth rise
+    of many small steps that no two single evaluations show.
+
+    Returns ``t`` (the slope's t statistic, NaN when undefined), ``end_level`` (the smaller of
+    the two end levels) and ``sustained`` (bool)."""
+    a = _finite(after, "after")
+    out = dict(t=float("nan"), end_level=float("nan"), sustained=False)
+    if a.size < max(3, min_points):
+        return out
+    xc = np.arange(a.size, dtype=float) - (a.size - 1) / 2
+    b = least_squares_slope(a, xc)
+    resid = a - a.mean() - b * xc
+    se = np.sqrt(np.sum(resid ** 2) / (a.size - 2) / np.sum(xc ** 2))
+    end = min(a.mean() + b * xc[-1], float(np.median(a[-max(2, a.size // 3):])))
+    t = b / se if se > 0 else (float("inf") if b > 0 else float("nan"))
+    out.update(t=float(t), end_level=float(end), sustained=bool(t >= t_min and end - low > k * noise))
+    return out
+
+
 def material_rise(values, k: float = 3.0, rel_floor: float = 0.01, min_after: int = 2,
                   rel_material: float = 0.1, short: int = 8) -> dict:
     """Whether a curve (lower is better, e.g. validation loss) rises materially above its
     minimum and stays there to the end.
 
-    Material: each of the last ``min_after`` evaluations lies more than one noise above the
-    minimum (not one isolated point) and their mean more than
-    ``threshold = max(k * noise, rel_floor * |minimum|)`` above it (several times the noise).
-    The noise is :func:`noise_scale`. On a curve of fewer than ``short``
-    finite points, where successive changes are the learning curve's own steps rather than
-    noise, each of the last ``min_after`` evaluations ``rel_material`` (relative) above the
-    minimum is material too. ``rel_floor`` only guards a zero noise (a quantized log).
+    The minimum: on a curve of at least ``short`` finite points, the lowest value of the
+    running median of 3 (so one low point among noise -- a dip -- is not taken for the curve's
+    minimum; the selected extreme of a flat noisy curve sits about 2 noise below its level);
+    ``min_index`` is the lowest evaluation within that window. On shorter curves, the lowest
+    evaluation. Material: each of the last ``min_after`` evaluations lies more than one noise
+    above the minimum (not one isolated point) and their mean more than
+    ``threshold = max(k * noise, rel_floor * |minimum|)`` above it (several times the noise);
+    or the rise is sustained (:func:`sustained_rise`: a trend ``k`` standard errors up and an
+    end level ``k`` x noise above the minimum; ``rel_floor`` does not apply). The noise is
+    :func:`noise_scale`. On a curve of fewer than ``short`` finite points, where successive
+    changes are the learning curve's own steps rather than noise, each of the last
+    ``min_after`` evaluations ``rel_material`` (relative) above the minimum is material too.
+    ``rel_floor`` only guards a zero noise (a quantized log).
 
     Returns ``min_index`` (index into ``values``), ``minimum``, ``noise``, ``threshold``,
     ``rise`` (mean of the last ``min_after`` values minus the minimum; NaN when fewer than
-    ``min_after`` evaluations follow it), ``gl_percent`` (Prechelt's GL at the end), ``material``."""
+    ``min_after`` evaluations follow it), ``gl_percent`` (Prechelt's GL at the end),
+    ``sustained`` (the trend test), ``material``."""
     v = _as_float(values, "values")
     ok = np.flatnonzero(np.isfinite(v))
     noise = noise_scale(v)
     out = dict(min_index=None, minimum=float("nan"), noise=float(noise), threshold=float("nan"),
-               rise=float("nan"), gl_percent=float("nan"), material=False)
+               rise=float("nan"), gl_percent=float("nan"), sustained=False, material=False)
     if ok.size < 2:
         return out
-    i = int(ok[np.argmin(v[ok])])
-    low = float(v[i])
+    f = _running_median3(v[ok]) if ok.size >= short else v[ok]
+    j = int(np.argmin(f))
+    window = np.arange(max(0, j - 1), min(ok.size, j + 2)) if ok.size >= short else np.array([j])
+    i = int(ok[window[np.argmin(v[ok[window]])]])
+    low = float(f[j])
     out.update(min_index=i, minimum=low)
     noise = out["noise"] if np.isfinite(out["noise"]) else 0.0
     out["threshold"] = max(k * noise, rel_floor * abs(low))
@@ -101,7 +142,9 @@ def material_rise(values, k: float = 3.0, rel_floor: float = 0.01, min_after: in
         last = after[-min_after:]
         out["rise"] = float(last.mean() - low)
         relative = ok.size < short and low > 0 and last.min() >= (1 + rel_material) * low
-        out["material"] = bool((last.min() - low > noise and out["rise"] > out["threshold"]) or relative)
+        out["sustained"] = sustained_rise(v[ok[j] + 1:], low, noise, k, k)["sustained"] and noise > 0
+        out["material"] = bool((last.min() - low > noise and out["rise"] > out["threshold"]) or relative
+                               or out["sustained"])
     if np.isfinite(v[-1]) and v[i] != 0:
         out["gl_percent"] = float(100.0 * (v[-1] / v[i] - 1.0))
     return out
@@ -240,6 +283,17 @@ def tail_trend(values, x=None, fraction: float = 1 / 3, min_points: int = 3) -> 
     change = least_squares_slope(vt, xt) * float(xt[-1] - xt[0])
     ratio = change / noise if noise > 0 else float("nan")
     return dict(change=float(change), noise=noise, ratio=float(ratio))
+
+
+def flat_tail(values, x=None, fraction: float = 1 / 3, k: float = 2.0, rel: float = 0.02) -> bool:
+    """Whether the last ``fraction`` of a curve has no material trend either way: the change of
+    its least-squares line over the tail (:func:`tail_trend`) is not larger than both ``k`` x
+    :func:`noise_scale` and ``rel`` of the curve's end level (:func:`robust_level`). A tail
+    trending up (degradation, overfitting in the making) or down (still improving) is not flat.
+    True when the trend is undefined (fewer than 3 points)."""
+    t = tail_trend(values, x, fraction)
+    big = rel * abs(robust_level(values, "end"))
+    return not (abs(t["change"]) > k * t["noise"] and abs(t["change"]) > big)
 
 
 def plateau(values, mode: str = "min", fraction: float = 1 / 3, k: float = 2.0, rel: float = 0.02,

@@ -222,11 +222,14 @@ def check_lr_schedule(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     x, v = lr.x[np.isfinite(lr.v)], lr.v[np.isfinite(lr.v)]
     span, out = float(x[-1] - x[0]), []
     nz = np.flatnonzero(v > 0)
-    if span > 0 and nz.size and (x[-1] - x[nz[-1]]) / span >= th.lr_zero_tail:
+    # the zero tail runs from the first logged 0 after the last positive value (a linear decay
+    # that reaches 0 exactly at its last logged step has no zero tail)
+    z0 = x[nz[-1] + 1] if nz.size and nz[-1] + 1 < v.size else x[-1]
+    if span > 0 and nz.size and (x[-1] - z0) / span >= th.lr_zero_tail:
         out.append(Finding("lr_zero_tail", "warning",
-                           f"The learning rate is 0 from {run.by} {x[nz[-1] + 1]:g} to the end "
-                           f"({(x[-1] - x[nz[-1]]) / span:.0%} of the run): those steps cannot change the model.",
-                           dict(zero_from_x=x[nz[-1] + 1]), "Shorten the run or fix the schedule's length."))
+                           f"The learning rate is 0 from {run.by} {z0:g} to the end "
+                           f"({(x[-1] - z0) / span:.0%} of the run): those steps cannot change the model.",
+                           dict(zero_from_x=z0), "Shorten the run or fix the schedule's length."))
     peak = int(np.argmax(v))
     with np.errstate(divide="ignore", invalid="ignore"):
         jumps = np.flatnonzero((v[peak + 1:][1:] > th.lr_jump * v[peak + 1:][:-1]) & (v[peak + 1:][:-1] > 0))

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..criteria import (
-    at_chance_level, detrended_noise, divergence, frozen_fraction, is_frozen, material_rise, oscillation, plateau,
-    robust_level, tail_trend, training_progress, up_successive_strips,
+    at_chance_level, detrended_noise, divergence, flat_tail, frozen_fraction, is_frozen, material_rise, oscillation,
+    plateau, robust_level, tail_trend, training_progress, up_successive_strips,
 )
 from .context import DiagnosisThresholds, Finding, RunView, Series
 
@@ -145,6 +145,8 @@ def _prechelt(run: RunView, r: dict) -> dict:
 def check_overfitting(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     """``overfitting``: the evaluation loss rises materially above its minimum and stays there
     (:func:`~overfit_forecast.criteria.material_rise`: the last 2 evaluations more than
+    ``material_k`` x noise above it -- the minimum being the lowest running median of 3, so a
+    single dip does not count -- or a trend ``material_k`` standard errors up that ends
     ``material_k`` x noise above it) while the training loss falls or stays low: it does not rise
     materially, and it ends below the validation loss by more than the rise threshold (a
     generalization gap; a validation loss wandering at the training loss's level is noise)."""
@@ -158,7 +160,7 @@ def check_overfitting(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     ev = run.eval_loss
     evidence = dict(onset_x=ev.x[i], onset_step=ev.step[i], onset_epoch=ev.epoch[i], eval_loss_min=r["minimum"],
                     eval_loss_final=ev.v[-1], rise=r["rise"], noise=r["noise"], threshold=r["threshold"],
-                    rise_in_noise_units=r["rise"] / r["noise"] if r["noise"] else None,
+                    rise_in_noise_units=r["rise"] / r["noise"] if r["noise"] else None, sustained_trend=r["sustained"],
                     train_loss_at_onset=tr["train_at_onset"], train_loss_final=tr["train_final"], **_prechelt(run, r))
     train_txt = (f" while training loss goes {_g(tr['train_at_onset'])} -> {_g(tr['train_final'])}"
                  if tr["train_at_onset"] is not None else " (no training loss logged)")
@@ -218,15 +220,23 @@ def _progress_curve(run: RunView) -> Series | None:
 def check_plateau(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     """``plateau``: the evaluation loss (the training loss when the log has no evaluation at all)
     changes by no more than ``plateau_k`` x noise and ``plateau_rel`` of its level over the last
-    ``tail_fraction`` of the run (:func:`~overfit_forecast.criteria.plateau`)."""
+    ``tail_fraction`` of the run (:func:`~overfit_forecast.criteria.plateau`), and the tail has
+    no material trend either way (:func:`~overfit_forecast.criteria.flat_tail`, same thresholds:
+    a tail trending up is degradation or overfitting in the making, one trending down is still
+    improving; neither is a plateau)."""
     s = run.eval_loss if run.eval_loss is not None else run.train_loss if run.task is None else None
     if s is None:
         return []
-    p = plateau(s.v, s.mode, th.tail_fraction, th.plateau_k, th.plateau_rel)
+    # one value per x (the last logged there): a checkpoint evaluated again at the same step or
+    # epoch (a final evaluate()) is not a later evaluation
+    one = np.r_[s.x[1:] != s.x[:-1], True]
+    x, v = s.x[one], s.v[one]
+    p = plateau(v, s.mode, th.tail_fraction, th.plateau_k, th.plateau_rel)
     if not p["plateau"]:
         return []
-    fin = np.flatnonzero(np.isfinite(s.v))
-    x0 = s.x[fin[p["tail_start"]]]
+    if not flat_tail(v, x, th.tail_fraction, th.plateau_k, th.plateau_rel):
+        return []
+    x0 = x[np.flatnonzero(np.isfinite(v))[p["tail_start"]]]
     return [Finding("plateau", "warning",
                     f"Plateau: {_label(s, run)} changes by {_g(p['improvement'])} ({p['relative']:.1%}) over the last "
                     f"{th.tail_fraction:.0%} of the run (from {run.by} {x0:g}), within {th.plateau_k:g}x its noise "

@@ -23,7 +23,7 @@ LOWER_IS_BETTER = ("loss", "wer", "cer", "error", "err", "perplexity", "ppl", "m
 #: Validation "metrics" that are bookkeeping (timings, counts), never a task metric.
 _NOT_TASK = re.compile(r"(time|runtime|per_second|samples|steps|flos|mem|gen_len|epoch|lr|learning_rate|grad)")
 _TASK_PREFERENCE = ("accuracy", "f1", "macro_f1", "exact_match", "bleu", "rouge1", "rougel", "wer", "cer",
-                    "matthews_correlation", "auc", "roc_auc", "map", "iou", "dice")
+                    "matthews_correlation", "auc", "roc_auc", "map50_95", "map", "map50", "iou", "dice")
 SEVERITIES = ("error", "warning", "info")
 
 

@@ -10,7 +10,9 @@ the README):
   overfitting cannot be judged); ``overfitting`` (true / false / null when there is no
   validation loss with at least ``min_evals`` points); ``overconfident``; ``onset_step`` (x of
   the validation-loss minimum after which it rises, null without overfitting); ``best_step``
-  (x of the checkpoint to keep); ``best_metric``; ``x_axis``; and one boolean per pathology
+  (x of the checkpoint to keep) -- these two in the log file's own counter (a Keras CSV's
+  0-based epoch column as written; every other x-value is in epochs completed, see
+  :func:`file_x`); ``best_metric``; ``x_axis``; and one boolean per pathology
   check id (:data:`PATHOLOGIES`).
 - ``findings``: list of ``{id, severity, message, evidence, recommendation}``
   (:data:`CHECK_IDS` lists every id).
@@ -84,6 +86,15 @@ def run_checks(run: RunView, th: DiagnosisThresholds = DiagnosisThresholds()) ->
     return [f for f in found if not ids.intersection(SUPPRESSED_BY.get(f.id, ()))]
 
 
+def file_x(run: RunView, x):
+    """An x-value of the run in the log file's own counter: on an epoch axis read from a file
+    that counts epochs from 0 (``meta["epoch_base"] == 0``, Keras CSVLogger), the reader's
+    epochs completed minus 1; else unchanged. None stays None."""
+    if x is None or run.by != "epoch" or run.meta.get("epoch_base") != 0:
+        return x
+    return x - 1
+
+
 def _verdicts(run: RunView, findings: list[Finding], best: dict, th: DiagnosisThresholds) -> dict:
     by_id = {f.id: f for f in findings}
     judged = run.eval_loss is not None and run.eval_loss.finite() >= th.min_evals
@@ -93,7 +104,8 @@ def _verdicts(run: RunView, findings: list[Finding], best: dict, th: DiagnosisTh
     onset = by_id["overfitting"].evidence["onset_x"] if over else None
     return dict(status=status, overfitting=over if judged else None,
                 overconfident=("overconfidence" in by_id) if judged and run.task is not None else None,
-                onset_step=num(onset), best_step=best.get("x"), best_metric=best.get("metric"), x_axis=run.by,
+                onset_step=num(file_x(run, onset)), best_step=num(file_x(run, best.get("x"))),
+                best_metric=best.get("metric"), x_axis=run.by,
                 **{p: p in by_id for p in PATHOLOGIES})
 
 

@@ -71,6 +71,8 @@ _NOT_METRICS = {"epoch", "epochs", "step", "steps", "global_step", "iteration", 
                 "batch_size", "index", "unnamed_0", "phase", "mode", "stage", "action", "note", "notes"}
 _BOOKKEEPING_SUFFIXES = ("runtime", "samples_per_second", "steps_per_second", "lr", "learning_rate",
                          "time", "seconds", "timestamp")
+#: YOLO (ultralytics) ``results.csv`` logs its validation metrics as ``metrics/mAP50(B)``, ...
+_VAL_PREFIXES = ("metrics_",)
 
 
 def canonical(name: str) -> str:
@@ -88,11 +90,15 @@ def split_metric(name: str, default_split: str = "train") -> tuple[str, str] | N
     ``Validation Loss`` -> ``("val", "loss")``; ``train_loss_epoch`` -> ``("train", "loss")``;
     ``loss`` -> ``(default_split, "loss")``; ``val_acc`` -> ``("val", "accuracy")``;
     ``reg_val_mae`` -> ``("val", "reg_mae")``; ``test_acc`` -> ``("test", "accuracy")``;
-    ``lr`` -> None.
+    YOLO's ``metrics/mAP50-95(B)`` -> ``("val", "map50_95")``; ``lr`` -> None (a learning-rate
+    column is not a metric; readers that keep the schedule add it as ``("train", "lr")``).
     """
     n = canonical(name)
     n = re.sub(r"_(epoch|step)$", "", n)
     n = re.sub(r"^epoch_(?=.)", "", n)  # Keras TensorBoard tags: epoch_loss, epoch_accuracy
+    if n.startswith(_VAL_PREFIXES) and len(n) > len("metrics_"):  # YOLO: metrics/mAP50-95(B)
+        m = re.sub(r"_b$", "", n[len("metrics_"):]).replace("m_ap", "map")  # (B): box metrics
+        return ("val", _METRIC_ALIASES.get(m, m))
     if not n or n in _NOT_METRICS or n.startswith("unnamed") or \
             any(n.endswith("_" + x) for x in _BOOKKEEPING_SUFFIXES):
         return None

@@ -56,7 +56,8 @@ def read_hf_trainer(path: str | os.PathLike) -> Curves:
     output folder holding ``checkpoint-*``: the newest is read).
 
     ``log_history`` entries with ``loss`` are train points, ``eval_*`` keys validation points,
-    ``test_*`` keys held-out points; the final summary entry (``train_runtime``) is skipped.
+    ``test_*`` keys held-out points, ``learning_rate`` the training series ``lr``; the final
+    summary entry (``train_runtime``) is skipped.
     HF rounds ``epoch`` to 2 decimals; when ``step / epoch`` is one constant (steps per
     epoch) within that rounding, epochs are recomputed from steps (``meta["epoch_from_step"]``).
     ``meta`` keeps ``best_metric``, ``best_model_checkpoint``, ``global_step``,
@@ -75,6 +76,9 @@ def read_hf_trainer(path: str | os.PathLike) -> Curves:
         raise LogFormatError(f"{f}: not a trainer_state.json (no 'log_history' list)")
     hist = [e for e in state["log_history"] if not (isinstance(e, dict) and "train_runtime" in e)]
     rows = _record_rows(hist, f, "log_history", epoch_default=False)
+    # the schedule: ``learning_rate`` of the training-log entries, kept as the series ("train", "lr")
+    rows += [(e.get("step"), e.get("epoch"), "train", "lr", e["learning_rate"]) for e in hist
+             if _is_number(e.get("learning_rate"))]
     t = pd.DataFrame(rows, columns=["step", "epoch", "split", "metric", "value"])
     meta = {k: state[k] for k in _HF_META if k in state}
     t["epoch"] = _hf_exact_epochs(t, meta)

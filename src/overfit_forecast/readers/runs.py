@@ -193,6 +193,8 @@ def _read_wide(path: str | os.PathLike, fmt: str, run: int | None, epoch_offset:
         if len(e) and (e[0] == 1 or (fmt == "csv" and e.min() >= 1)):
             epoch_offset = 0.0
             meta["epoch_base"] = 1
+        else:  # the file counts from 0: its epoch = epochs completed - 1
+            meta["epoch_base"] = 0
     t = _wide_to_tidy(tab, df, path, epoch_offset, sparse=sparse, meta=meta)
     if tab.sep != ",":
         meta["separator"] = tab.sep
@@ -213,7 +215,8 @@ def read_keras_csv(path: str | os.PathLike, run: int | None = None) -> Curves:
     """Keras CSVLogger (and pandas dumps of ``history.history``): one row per epoch,
     ``epoch`` 0-based (here +1 = epochs completed) or a pandas index column; ``loss``,
     ``accuracy``, ``val_loss``, ... Unprefixed names are train. A file whose first epoch is 1
-    was written by a custom loop counting from 1: taken as is (``meta["epoch_base"] = 1``)."""
+    was written by a custom loop counting from 1: taken as is (``meta["epoch_base"] = 1``);
+    otherwise ``meta["epoch_base"] = 0`` (the file's epoch is the epochs completed minus 1)."""
     return _read_wide(path, "keras_csv", run, 1.0)
 
 
