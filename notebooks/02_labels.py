@@ -11,9 +11,13 @@
 # | (c) `peak_degrade` | validation accuracy ends more than a threshold below its peak while training accuracy ends above its value at the peak | 0.02 |
 # | (d) `generalization_loss` | Prechelt's GL(T) = 100·(E_va(T)/E_opt(T) − 1) on validation loss at the last epoch > α | α = 50 |
 #
-# Runs whose loss became non-finite are `diverged`, runs that raised are `failed`; both are
-# left unlabelled. A run that is not overfit and reaches 90 % neither on its training set nor
-# on validation is `underfit`.
+# Runs whose loss became non-finite (or blew up) are `diverged`, runs that raised are
+# `failed`. A run that is not overfit and reaches 90 % neither on its training set nor on
+# validation is `underfit`. The run's **end state** (healthy / overfit / underfit / diverged)
+# is what the forecast predicts; its binary view `overfit` is 1 for overfit runs and 0 for
+# every other end state, diverged runs included (at epoch k nobody knows which runs will
+# collapse later). The thresholds used here are written to `label_thresholds.json`, and
+# every later chapter labels with them.
 
 # %% tags=["parameters"]
 log_dir = "_build/smoke/logs/mnist"  # per-run logs and sweep.csv (from notebook 01)
@@ -29,7 +33,7 @@ underfit_acc = 0.90
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from overfit_forecast.labels import RULES, LabelThresholds, build_meta_dataset, sensitivity_table
+from overfit_forecast.labels import RULES, LabelThresholds, build_meta_dataset, save_thresholds, sensitivity_table
 from overfit_forecast.paths import project_path
 from overfit_forecast.plots import plot_run
 from overfit_forecast.training import atomic_write_text, read_log
@@ -38,9 +42,10 @@ log_path, meta_path = project_path(log_dir), project_path(meta_dir)
 th = LabelThresholds(gap_threshold, memorization_train_acc, memorization_gap, peak_drop, gl_alpha, underfit_acc)
 meta = build_meta_dataset(log_path, th)
 atomic_write_text(meta_path / "meta_dataset.csv", meta.to_csv(index=False))
+save_thresholds(th, meta_path)
 labelled = meta[meta.overfit.notna()]
-print(f"{len(meta)} runs, {len(labelled)} labelled (not diverged/failed), "
-      f"{int(labelled.overfit.sum())} overfit = {labelled.overfit.mean():.1%} of labelled runs")
+print(f"{len(meta)} runs, {len(labelled)} with an end state (not failed), "
+      f"{int(labelled.overfit.sum())} overfit = {labelled.overfit.mean():.1%}")
 
 # %% [markdown]
 # ## Pathologies and rules

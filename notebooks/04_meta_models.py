@@ -1,88 +1,148 @@
 # %% [markdown]
 # # Meta-models: predicting overfitting from the first k epochs
 #
-# Logistic regression (standardized features) and a random forest, evaluated by
-# **leave-one-group-out**: every run is predicted by a model that never saw it, and runs that
-# share a configuration and differ only by seed are left out together
-# (`sklearn.model_selection.LeaveOneGroupOut`). Baselines at the same k, evaluated the
-# same way: the majority class, the labelling rules applied to the first k epochs, and
-# Prechelt's GL_α at epoch k. In-sample scores (fit on all runs, predict the same runs) are
-# shown next to LOO, as the seed study reported both.
+# Every run that reached epoch k is forecast, whatever its end state (diverged runs
+# included). Models and baselines go through one evaluation stack
+# (`overfit_forecast.evaluation.evaluate`): grouped cross-validation in which runs that share
+# a configuration and differ only by seed are held out together; each run's label comes
+# from its fold model's `predict`, its score from `predict_proba` (or the rule's value).
+#
+# - **Seed-study models** on the seed study's 11 features: logistic regression and a random
+#   forest, and the forest with its decision threshold tuned by inner grouped CV
+#   (`TunedThresholdClassifierCV`; its labels really come from the tuned threshold).
+# - **The forecaster**: nested model selection (`GroupedModelSelection`): inside every outer
+#   training fold, a logistic regression and a random forest (fixed candidates) on the curve
+#   features and the hyperparameters are compared by inner `GroupKFold`, and the winner is
+#   refit. The outer score never saw the choice.
+# - **Baselines at the same k**: majority class, the labelling rules at k, Prechelt's GL_α,
+#   a patience rule, the sign of the validation-loss slope, an Optuna MedianPruner-style rule.
 
 # %% tags=["parameters"]
-meta_dir = "_build/smoke/meta"  # meta_features.csv in; evaluation.json and models out
-k = 3  # observed window in epochs (must match notebook 03)
+log_dir = "_build/smoke/logs/mnist"  # per-run logs (to fit the saved epoch forecaster)
+meta_dir = "_build/smoke/meta"  # meta_features.csv in; evaluation.json and the model out
+k = 3  # observed window in epochs (must be one of notebook 03's windows)
 gl_alpha_baseline = 5.0  # Prechelt GL_alpha baseline threshold (percent)
+outer_folds = 10  # outer GroupKFold folds (0: leave-one-group-out)
+inner_folds = 4  # inner GroupKFold folds of the nested selection
+n_jobs = 2
 
 # %%
-import matplotlib.pyplot as plt
 import pandas as pd
+import sklearn
+from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, TunedThresholdClassifierCV
+from sklearn.pipeline import Pipeline
 
-from overfit_forecast.evaluation import (
-    coefficients, evaluate_meta_models, importances, labelled_rows, results_table,
-    save_meta_model, write_json,
-)
-from overfit_forecast.features import FEATURES
+from overfit_forecast.cache import cached_json, inputs_digest
+from overfit_forecast.evaluation import evaluate, forecastable, oof_permutation_importance, summary_at
+from overfit_forecast.features import CURVE_FEATURES, HPARAMS, EarlyCurveFeatures
+from overfit_forecast.models import GroupedModelSelection, baselines, candidates, forecaster
 from overfit_forecast.paths import project_path
-from overfit_forecast.plots import plot_importances, plot_roc_pr
-from overfit_forecast.training import atomic_write_text
+from overfit_forecast.plots import plot_roc_pr
+from overfit_forecast.runlog import read_log, save_model
 
+sklearn.set_config(enable_metadata_routing=True)
 meta_path = project_path(meta_dir)
 table = pd.read_csv(meta_path / "meta_features.csv")
-results, fitted, preds = evaluate_meta_models(table, k, gl_alpha=gl_alpha_baseline)
-write_json(results, meta_path / "evaluation.json")
-atomic_write_text(meta_path / "loo_predictions.csv", preds.to_csv(index=False))
-for name in ("logistic_regression", "random_forest"):
-    if name in fitted:
-        save_meta_model(fitted[name], meta_path / f"meta_model_{name}_k{k}.skops")
-print(f"k={k}: {results['n_labelled']} labelled runs in {results['n_groups']} groups, "
-      f"{results['n_positive']} overfit ({results['positive_rate']:.1%})")
+data = forecastable(table[table.k == k])
+n_groups = data.group_id.nunique()
+cv = LeaveOneGroupOut() if outer_folds == 0 else GroupKFold(min(outer_folds, n_groups))
+
+
+SHOWN = ["forecaster", "seed_random_forest", "seed_logistic_regression", "rules_at_k",
+         f"prechelt_gl{gl_alpha_baseline:g}"]  # predictions kept for the figures
+
+
+def seed_models():
+    seed = candidates("seed", names=("logistic_regression", "random_forest"))
+    tuned = TunedThresholdClassifierCV(candidates("seed", names=("random_forest",))["random_forest"],
+                                       scoring="balanced_accuracy", cv=GroupKFold(min(inner_folds, n_groups)))
+    return {"seed_logistic_regression": seed["logistic_regression"], "seed_random_forest": seed["random_forest"],
+            "seed_random_forest_tuned_threshold": tuned,
+            "forecaster": forecaster("curves+hparams", inner_folds), **baselines(gl_alpha_baseline)}
+
+
+def compute():
+    rows, preds = evaluate(data, seed_models(), cv, n_jobs=n_jobs)
+    try:  # permutation importance on held-out folds only (the forest candidate, fixed)
+        imp = oof_permutation_importance(candidates()["random_forest"], data, data.overfit, data.group_id, cv,
+                                         CURVE_FEATURES + HPARAMS, n_repeats=3).reset_index(names="feature")
+    except ValueError:  # one-class folds (tiny sweeps)
+        imp = pd.DataFrame(columns=["feature", "mean", "std"])
+    return {"importance": imp.to_dict("records"),"k": k, "n_runs": int(table[table.k == k].shape[0]), "n_forecast": int(len(data)),
+            "n_groups": int(n_groups), "n_positive": int(data.overfit.sum()),
+            "cv": f"outer {type(cv).__name__}" + (f"({cv.n_splits})" if outer_folds else "") +
+                  f" over configurations; nested inner GroupKFold({inner_folds})",
+            "rows": rows.to_dict("records"),
+            "predictions": preds[preds.estimator.isin(SHOWN)].drop(columns=["group_id"]).to_dict("records")}
+
+
+digest = inputs_digest([meta_path / "meta_features.csv"], {"k": k, "gl": gl_alpha_baseline, "outer": outer_folds,
+                                                          "inner": inner_folds, "nb": "04"})
+res = cached_json(meta_path / "evaluation.json", digest, compute)
+rows = pd.DataFrame(res["rows"])
+preds = pd.DataFrame(res["predictions"]) if res["predictions"] else pd.DataFrame(columns=["estimator", "run_id", "group_id", "k", "y", "pred", "score", "fold", "selected"])
+print(f"k={k}: {res['n_forecast']} of {res['n_runs']} runs forecast (every run that reached epoch {k}), "
+      f"{res['n_groups']} configurations, {res['n_positive']} overfit; {res['cv']}")
 
 # %% [markdown]
-# ## Leave-one-group-out vs in-sample
+# ## Scores (out-of-fold, binary view: overfit vs rest)
 
 # %%
-cols = ["kind", "roc_auc", "pr_auc", "balanced_accuracy", "precision", "recall"]
-loo = results_table(results, "loo")
-ins = results_table(results, "in_sample")
-pd.concat({"leave-one-group-out": loo[cols[1:]], "in-sample": ins[cols[1:]]}, axis=1).round(3) if len(loo) else "too few runs"
+summary_at(rows, k).round(3)
 
 # %% [markdown]
-# ## Confusion matrices (leave-one-group-out)
-#
-# Rows: true class (not overfit, overfit); columns: predicted.
+# Which candidate the nested selection chose in each outer fold:
 
 # %%
-for kind in ("models", "baselines"):
-    for name, r in results[kind].items():
-        (tn, fp), (fn, tp) = r["loo"]["confusion_matrix"]
-        print(f"{name:22s} TN={tn:4d} FP={fp:4d} FN={fn:4d} TP={tp:4d}")
+preds[preds.estimator == "forecaster"].groupby("fold").selected.first().value_counts().rename("outer folds")
 
 # %% [markdown]
 # ## ROC and precision-recall curves
 
-# %% mystnb={"figure": {"caption": "ROC (left) and precision-recall (right) curves of the meta-models and baselines, from their leave-one-group-out scores; dotted: chance.", "name": "fig-roc-pr"}}
-y = preds.overfit.astype(int)
-if y.nunique() == 2:
-    plot_roc_pr(y, {c.removesuffix("_loo_score"): preds[c] for c in preds if c.endswith("_loo_score")
-                    and not c.startswith("majority")});
+# %% mystnb={"figure": {"caption": "ROC (left) and precision-recall (right) curves of the forecaster, the seed-study models and two baselines, from their out-of-fold scores (grouped cross-validation); dotted: chance.", "name": "fig-roc-pr"}}
+shown = SHOWN
+wide = preds[preds.estimator.isin(shown)].pivot_table(index="run_id", columns="estimator", values="score")
+y = preds.drop_duplicates("run_id").set_index("run_id").y.reindex(wide.index)
+if len(wide) and y.nunique() == 2:
+    plot_roc_pr(y.astype(int), {c: wide[c] for c in shown if c in wide});
 
 # %% [markdown]
-# ## What the models look at
+# ## What the forecaster looks at
 #
-# Standardized logistic-regression coefficients (change in log-odds of overfitting per
-# standard deviation of the feature), the forest's impurity importances, and permutation
-# importances (drop in ROC-AUC when the feature is shuffled), all from the models fit on
-# every labelled run.
+# Permutation importance measured on **held-out folds only**: in every outer fold the
+# forest candidate is fit on the training configurations, and the drop in ROC-AUC on the
+# test configurations is measured when one column is shuffled (mean and standard deviation
+# over folds).
 
-# %% mystnb={"figure": {"caption": "What the models look at: standardized logistic-regression coefficients (top), the forest's impurity importances (middle) and permutation importances as the drop in ROC-AUC (bottom, with their standard deviation), from the models fit on every labelled run.", "name": "fig-importances"}}
-if "random_forest" in fitted:
-    data = labelled_rows(table)
-    yy = data.overfit.astype(int)
-    fig, axes = plt.subplots(3, 1, figsize=(7, 10))
-    plot_importances(coefficients(fitted["logistic_regression"]), axes[0], "logistic regression coefficients")
-    imp = importances(fitted["random_forest"], data, yy)
-    plot_importances(imp["impurity"].sort_values(ascending=False), axes[1], "random forest: impurity importance")
-    plot_importances(imp["permutation_mean"], axes[2], "random forest: permutation importance (ROC-AUC)",
-                     xerr=imp["permutation_std"])
-    fig.tight_layout()
+# %% mystnb={"figure": {"caption": "What the forecaster looks at: permutation importance measured on held-out folds only, the drop in ROC-AUC when one column is shuffled (mean and standard deviation over outer folds; the 15 largest).", "name": "fig-importances"}}
+imp = pd.DataFrame(res["importance"])
+if len(imp) and imp["mean"].notna().any():
+    imp = imp.astype({"mean": float, "std": float}).fillna({"std": 0.0})
+    from overfit_forecast.plots import plot_importances
+    plot_importances(imp.set_index("feature")["mean"].head(15), title="held-out permutation importance (ROC-AUC)",
+                     xerr=imp.set_index("feature")["std"].head(15));
+
+# %% [markdown]
+# ## The saved epoch forecaster
+#
+# For `overfit-forecast predict` on per-epoch logs: one scikit-learn Pipeline, the feature
+# extractor with its window k followed by the candidate the nested selection picks on every
+# run, fit on the curve features only (a user's run has other hyperparameters than this
+# sweep; an unknown plan of epochs is imputed with the sweep's median).
+
+# %%
+model_path = meta_path / f"forecaster_epochs_k{k}.skops"
+
+
+def fit_and_save():
+    chooser = GroupedModelSelection(candidates("curves"), inner_folds).fit(data, data.overfit, groups=data.group_id)
+    logs = [(read_log(project_path(log_dir) / f"{r}.csv"), e) for r, e in zip(data.run_id, data.epochs)]
+    epoch_model = Pipeline([("features", EarlyCurveFeatures(k)), ("model", candidates("curves")[chooser.selected_])])
+    save_model(epoch_model.fit(logs, data.overfit.to_numpy()), model_path)
+    return {"selected": chooser.selected_, "inner_scores": chooser.inner_scores_}
+
+
+if not model_path.exists():
+    (meta_path / f"forecaster_epochs_k{k}.json").unlink(missing_ok=True)
+saved = cached_json(meta_path / f"forecaster_epochs_k{k}.json", digest, fit_and_save)
+print(f"{model_path.name}: {saved['selected']} (inner ROC-AUC {saved['inner_scores']})")

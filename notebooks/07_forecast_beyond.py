@@ -1,154 +1,209 @@
 # %% [markdown]
-# # The forecast pushed further: how early, how sure, and what it saves
+# # The forecast pushed further: how early, how sure, what limits it, and what it saves
 #
-# Chapter 4 answered the seed study's question at k = 10. This chapter asks what a
-# practitioner would ask next, on the same MNIST sweep and with the same grouped
-# leave-one-out (`overfit_forecast.beyond`):
+# Same sweep and the same evaluation stack as chapter 4 (`overfit_forecast.evaluation.evaluate`),
+# now with **augmentation by truncation**: each run's log cut at every window k adds one
+# training row per window (a run's rows share its configuration's group, so they never
+# cross an outer fold boundary), and the forecaster is scored at each k.
 #
-# - **How early?** Every model and baseline at k ∈ {2, 3, 5, 7, 10, 15}, and the lead time
-#   over Prechelt's GL₅ and the validation-accuracy peak.
-# - **How sure?** Calibrated probabilities (Platt scaling inside each training fold), Brier
-#   score and a reliability diagram.
-# - **Stronger and fairer models:** gradient boosting, a model on the raw first-k curves, a
-#   hyperparameters-only model (does watching the curve add anything?) and hyperparameters +
-#   curve features; class imbalance handled inside the folds (balanced class weights, and a
-#   decision threshold tuned by inner CV).
-# - **Practitioners' baselines:** a Keras/Lightning-style patience rule and an Optuna
-#   MedianPruner-style cross-run rule at k, next to the labelling rules and GL₅ at k.
-# - **What it saves:** a risk-driven early stop replayed on the held-out runs' logs.
-#
-# The second dataset (Fashion-MNIST), the second architecture (an MLP) and transfer between
-# them are the next chapter.
+# What is fixed before looking: the candidate set (logistic regression and random forest with
+# fixed hyperparameters, chosen per outer fold by inner `GroupKFold`), the feature recipe
+# (curve features + hyperparameters), the windows and the baselines. The richer features and
+# the candidate set were designed on this MNIST sweep in a preliminary look; the
+# Fashion-MNIST and MLP sweeps (chapter 8) and the public logs (chapter 9) were not looked at.
+# Ablations (fixed random forests, not nested): curve features only, hyperparameters only.
 
 # %% tags=["parameters"]
 log_dir = "_build/smoke/logs/mnist"  # per-run logs (from notebook 01)
-meta_dir = "_build/smoke/meta"  # meta_dataset.csv in, evaluation_beyond.json out
+meta_dir = "_build/smoke/meta"  # meta_features.csv in, evaluation_beyond.json out
 ks = [2, 3]  # observed windows (the study: 2, 3, 5, 7, 10, 15)
 k = 3  # the window of the detailed analyses (the study: 10)
 patience = 3  # epochs, for the patience baseline and the risk-driven stop
-curve_models = ["logistic_regression", "random_forest", "gradient_boosting", "raw_curves",
-                "hyperparameters_and_features"]  # models evaluated at every k (the config-only model does not depend on k)
+outer_folds = 10  # outer GroupKFold folds
+inner_folds = 4
+n_boot = 1000
+n_jobs = 2
 
 # %%
-import json
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import sklearn
+from scipy.stats import spearmanr
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.metrics import mean_absolute_error, r2_score
+from sklearn.model_selection import GroupKFold, cross_val_predict
 
-from overfit_forecast.beyond import (build_table, evaluate_at_k, make_baselines, make_models,
-                                     overfit_onset_epoch, reliability, replay_risk_stopping)
-from overfit_forecast.evaluation import write_json
+from overfit_forecast.cache import cached_json, inputs_digest
+from overfit_forecast.evaluation import bootstrap_ci, evaluate, forecastable, metric_table, summary_at
+from overfit_forecast.features import CURVE_FEATURES, HPARAMS
+from overfit_forecast.forecast import replay_policies, replay_summary
+from overfit_forecast.labels import build_meta_dataset, load_thresholds
+from overfit_forecast.models import baselines, candidates, forecaster
 from overfit_forecast.paths import project_path
-from overfit_forecast.training import read_log
+from overfit_forecast.runlog import read_log
 
+sklearn.set_config(enable_metadata_routing=True)
 log_path, meta_path = project_path(log_dir), project_path(meta_dir)
-meta = pd.read_csv(meta_path / "meta_dataset.csv")
-tables, metrics, preds = {}, [], {}
-for kk in ks:
-    tables[kk] = build_table(log_path, meta, kk)
-    all_models = make_models(kk)
-    chosen = all_models if kk == k else {m: all_models[m] for m in curve_models}
-    m, p = evaluate_at_k(tables[kk], kk, chosen, make_baselines(patience=patience))
-    metrics.append(m)
-    preds[kk] = p
-metrics = pd.concat(metrics, ignore_index=True)
-hp_only = metrics[(metrics.name == "hyperparameters_only") & (metrics.k == k)]
-if len(hp_only):  # does not look at the curves: the same at every k
-    metrics = pd.concat([metrics] + [hp_only.assign(k=kk) for kk in ks if kk != k], ignore_index=True)
-planned = meta.loc[meta.overfit.notna(), "epochs"].median()
-metrics["fraction_of_planned_epochs"] = metrics.k / planned
-print(f"{int(meta.overfit.notna().sum())} labelled runs; median planned epochs {planned:g}")
+table = pd.read_csv(meta_path / "meta_features.csv")
+data = forecastable(table[table.k.isin(ks)])
+cv = GroupKFold(min(outer_folds, data.group_id.nunique()))
+
+
+def compute():
+    binary, pb = evaluate(data, {"forecaster": forecaster("curves+hparams", inner_folds),
+                                 "random_forest_curves_only": candidates("curves")["random_forest"],
+                                 "random_forest_hparams_only": candidates("hparams")["random_forest"],
+                                 **baselines(patience=patience)}, cv, n_jobs=n_jobs)
+    multi, pm = evaluate(data, {"forecaster_multiclass": forecaster("curves+hparams", inner_folds)}, cv,
+                         target="end_state", n_jobs=n_jobs)
+    rows = pd.concat([binary, multi], ignore_index=True)
+    preds = pd.concat([pb[pb.estimator == "forecaster"], pm], ignore_index=True)  # kept: the forecasters' only
+    ci = {int(kk): bootstrap_ci(pb[(pb.estimator == "forecaster") & (pb.k == kk)], n_boot) for kk in ks}
+    return {"ks": ks, "k": k, "n_forecast": {int(kk): int((data.k == kk).sum()) for kk in ks},
+            "n_runs": int(table.run_id.nunique()), "cv": f"outer GroupKFold({cv.n_splits}), inner GroupKFold({inner_folds})",
+            "rows": rows.to_dict("records"), "predictions": preds.to_dict("records"), "bootstrap_ci": ci}
+
+
+digest = inputs_digest([meta_path / "meta_features.csv"], {"ks": ks, "k": k, "p": patience, "o": outer_folds,
+                                                          "i": inner_folds, "b": n_boot, "nb": "07"})
+res = cached_json(meta_path / "evaluation_beyond.json", digest, compute)
+rows = pd.DataFrame(res["rows"])
+preds = pd.DataFrame(res["predictions"]) if res["predictions"] else pd.DataFrame(columns=["estimator", "run_id", "group_id", "k", "y", "pred", "score", "fold", "selected"])
+print(f"{res['n_runs']} runs; forecast at each k: {res['n_forecast']}; {res['cv']}")
 
 # %% [markdown]
-# ## How early can we tell?
+# ## How early can we tell? (binary view: overfit vs rest, ROC-AUC)
 
-# %% mystnb={"figure": {"caption": "Leave-one-group-out ROC-AUC, PR-AUC and balanced accuracy of every model (solid) and baseline (dashed) against the number of epochs observed, k.", "name": "fig-how-early"}}
-fig, axes = plt.subplots(3, 1, figsize=(7, 10), sharex=True)
-for ax, col in zip(axes, ["roc_auc", "pr_auc", "balanced_accuracy"]):
-    for name, g in metrics.dropna(subset=[col]).groupby("name"):
-        if len(g) > 1:
-            ax.plot(g.k, g[col], marker="o", ls="-" if g.kind.iloc[0] == "model" else "--", label=name)
+# %% mystnb={"figure": {"caption": "Out-of-fold ROC-AUC and balanced accuracy (overfit vs rest) of the nested forecaster, the ablations (solid) and the practitioners' baselines (dashed) against the number of epochs observed, k.", "name": "fig-how-early"}}
+import matplotlib.pyplot as plt
+
+fig, axes = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
+for ax, col in zip(axes, ["roc_auc", "balanced_accuracy"]):
+    t = metric_table(rows, col)
+    for name, r in t.iterrows():
+        ax.plot(t.columns, r.values, marker="o", ls="-" if name.startswith(("forecaster", "random_forest")) else "--",
+                label=name)
     ax.set(xlabel="k (epochs observed)", title=col)
 axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
 fig.tight_layout()
 
 # %%
-metrics.pivot_table(index="name", columns="k", values="balanced_accuracy").round(3)
-
-# %% [markdown]
-# ## All models and baselines at k
+metric_table(rows, "roc_auc").round(3)
 
 # %%
-cols = ["kind", "roc_auc", "pr_auc", "balanced_accuracy", "precision", "recall", "brier"]
-at_k = metrics[metrics.k == k].set_index("name")
-at_k[[c for c in cols if c in at_k]].round(3)
+metric_table(rows, "balanced_accuracy").round(3)
 
 # %% [markdown]
-# ## Lead time
+# The selected forecaster's nested score with a 95 % bootstrap interval (groups resampled):
+
+# %%
+pd.DataFrame({kk: {f"{m} {q}": v[q] for m, v in c.items() for q in ("estimate", "low", "high")}
+              for kk, c in res["bootstrap_ci"].items()}).T.round(3)
+
+# %% [markdown]
+# ## The end state: healthy, overfit, underfit or diverged (multi-class)
+
+# %%
+mc = rows[rows.view == "multiclass"].pivot_table(index="metric", columns="k", values="value")
+mc.loc[[i for i in mc.index if not i.startswith("support")]].round(3)
+
+# %% [markdown]
+# ## What limits the forecast
 #
-# For runs that do overfit and that the calibrated forest flags at k: how many epochs
-# before Prechelt's GL₅ fires on the full log (or before the validation accuracy peaks) the
-# forecast was made. Positive = the forecast came first.
+# 1. **Errors near a label threshold.** A run whose final generalization gap is within one
+#    point of the gap rule's threshold (or whose other rule values sit just as close) can
+#    flip label with the noise of one epoch.
+# 2. **Seed-to-seed agreement**: configurations run with three seeds; how often two seeds of
+#    one configuration get the same end state. No forecaster that sees only the
+#    configuration and the first epochs can beat this on average.
+# 3. **A smoothed label**: the rules judged on curves smoothed over 3 epochs.
+# 4. **The continuous target**: the final generalization gap predicted as a risk score.
 
 # %%
-p = preds[k]
-risk_name = "random_forest_calibrated" if "random_forest_calibrated" in p else "random_forest"
-lead = []
-for rec in p[(p.overfit == 1) & (p[f"{risk_name}_pred"] == 1)].to_dict("records"):
-    o = overfit_onset_epoch(read_log(log_path / f"{rec['run_id']}.csv"))
-    lead.append({"run_id": rec["run_id"], "lead_vs_gl5": o["gl_fires_epoch"] - k,
-                 "lead_vs_val_acc_peak": o["val_acc_peak_epoch"] - k})
-lead = pd.DataFrame(lead, columns=["run_id", "lead_vs_gl5", "lead_vs_val_acc_peak"])
-lead_summary = {
-    "flagged_overfit_runs": int(len(lead)),
-    "median_lead_vs_gl5": float(lead.lead_vs_gl5.median()) if len(lead) else None,
-    "share_before_gl5": float((lead.lead_vs_gl5 > 0).mean()) if len(lead) else None,
-    "median_lead_vs_val_acc_peak": float(lead.lead_vs_val_acc_peak.median()) if len(lead) else None,
+th = load_thresholds(meta_path)
+meta = pd.read_csv(meta_path / "meta_dataset.csv").set_index("run_id")
+fk = preds[(preds.estimator == "forecaster") & (preds.k == k)].set_index("run_id")
+fk = fk.assign(y=fk.y.astype(int), pred=fk.pred.astype(int), score=fk.score.astype(float))
+near = (meta.loc[fk.index, "final_gap"] - th.gap_threshold).abs() <= 0.01
+near |= (meta.loc[fk.index, "peak_drop"] - th.peak_drop).abs() <= 0.01
+wrong = fk.pred != fk.y
+seeds = meta[meta.group_id.isin(meta.group_id[meta.duplicated("group_id", keep=False)])]
+pairs = [(a, b) for _, g in seeds.groupby("group_id") for i, a in enumerate(g.pathology) for b in g.pathology[i + 1:]]
+pairs_bin = [(a == "overfit") == (b == "overfit") for a, b in pairs]
+smooth = build_meta_dataset(log_path, th, smooth=3).set_index("run_id")
+y_smooth = (smooth.loc[fk.index, "pathology"] == "overfit").astype(int)
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+
+def safe(fn, y, *a):
+    """A metric, or NaN when ``y`` holds one class (tiny sweeps)."""
+    return float(fn(y, *a)) if len(set(y)) == 2 else float("nan")
+
+
+limits = {
+    "errors": int(wrong.sum()), "errors_within_1pt_of_threshold": int((wrong & near).sum()),
+    "runs_within_1pt_of_threshold": int(near.sum()),
+    "roc_auc_away_from_thresholds": safe(roc_auc_score, fk.y[~near], fk.score[~near]),
+    "balanced_accuracy_away_from_thresholds": safe(balanced_accuracy_score, fk.y[~near], fk.pred[~near]),
+    "seed_pairs": len(pairs), "seed_agreement_end_state": float(np.mean([a == b for a, b in pairs])) if pairs else None,
+    "seed_agreement_overfit_vs_rest": float(np.mean(pairs_bin)) if pairs else None,
+    "smoothed_label_agreement": float((y_smooth == fk.y).mean()),
+    "roc_auc_vs_smoothed_label": safe(roc_auc_score, y_smooth, fk.score),
+    "balanced_accuracy_vs_smoothed_label": safe(balanced_accuracy_score, y_smooth, fk.pred),
 }
-lead_summary
+# continuous target: final generalization gap (points), out-of-fold random forest regression
+dk = data[data.k == k].reset_index(drop=True)
+X = dk[CURVE_FEATURES + HPARAMS].fillna(dk[CURVE_FEATURES + HPARAMS].median())
+gap = 100 * dk.final_gap.fillna(0.0)
+with sklearn.config_context(enable_metadata_routing=False):
+    pred_gap = cross_val_predict(RandomForestRegressor(100, min_samples_leaf=3, random_state=0, n_jobs=n_jobs), X, gap,
+                                 groups=dk.group_id, cv=cv)
+limits.update(gap_r2=float(r2_score(gap, pred_gap)), gap_spearman=float(spearmanr(gap, pred_gap)[0]),
+              gap_mae_points=float(mean_absolute_error(gap, pred_gap)))
+pd.Series(limits).to_frame("value")
 
 # %% [markdown]
-# ## How sure? Calibration
-
-# %% mystnb={"figure": {"caption": "Reliability diagram at k: observed overfit rate against the predicted probability, per bin of held-out predictions; the dotted diagonal is perfect calibration.", "name": "fig-reliability"}}
-y = p.overfit.astype(int)
-cal = {}
-fig, ax = plt.subplots(figsize=(5, 4.5))
-for name in ("logistic_regression", "random_forest", "gradient_boosting", "random_forest_calibrated"):
-    if name in p and y.nunique() == 2:
-        rel = reliability(y, p[name], n_bins=min(8, max(2, len(y) // 10)))
-        ax.plot(rel.mean_predicted, rel.observed_rate, marker="o", label=name)
-        cal[name] = {"brier": float(at_k.loc[name, "brier"]), "reliability": rel.to_dict("list")}
-ax.plot([0, 1], [0, 1], ls=":", c="k")
-ax.set(xlabel="predicted P(overfit)", ylabel="observed overfit rate", title=f"reliability at k = {k}")
-ax.legend(fontsize=8);
-
-# %% [markdown]
-# ## What it saves: a risk-driven early stop
+# ## What it saves: risk-driven stopping, replayed on held-out forecasts
 #
-# Replayed on each labelled run's log with its *held-out* forecast: train to epoch k; if the
-# calibrated risk is at least 0.5, switch to early stopping with patience 3 on validation
-# loss, else train to the planned epochs. Compared with training every run to its planned
-# epochs and with patience-based early stopping from the start; the checkpoint kept is
-# always the one with the lowest validation loss seen.
+# Each run's log is replayed under five policies whose decisions use the **validation loss**
+# only; each run's risk flag is its *out-of-fold* forecast at k (the model never saw the run).
+# The accuracy reported is the validation accuracy **of the model at the stop epoch**: no
+# checkpoint is restored, so no epoch is picked for its validation accuracy (the per-epoch
+# logs have no test accuracy; the stop is decided on a different signal, validation loss).
+# A **false kill** is a run stopped early that would have ended more than 0.2 points better
+# had it trained every planned epoch.
 
 # %%
-replay = pd.DataFrame([
-    {"run_id": r["run_id"], "overfit": r["overfit"],
-     **replay_risk_stopping(read_log(log_path / f"{r['run_id']}.csv"), bool(r[f"{risk_name}_pred"]), k, patience)}
-    for r in p.to_dict("records")])
-summary = pd.DataFrame({
-    pol: {"epochs trained": replay[f"{pol}_epochs"].sum(),
-          "share of planned compute": replay[f"{pol}_epochs"].sum() / replay["full_epochs"].sum(),
-          "mean val acc of kept checkpoint": replay[f"{pol}_val_acc"].mean()}
-    for pol in ("full", "patience", "risk")}).T
+runs = fk.index.tolist()
+logs = [read_log(log_path / f"{r}.csv") for r in runs]
+summary = replay_summary(replay_policies(logs, (fk.pred == 1).tolist(), k, patience)) if runs else pd.DataFrame()
 summary.round(4)
 
+# %% [markdown]
+# ## Lead time over Prechelt's GL₅
+#
+# For overfit runs flagged at k (held-out forecasts): how many epochs before GL₅ fires on the
+# full log the flag came. Runs where GL₅ never fires are counted apart (for them the
+# forecast is the only warning), not as "not before GL₅".
+
 # %%
-write_json({
-    "ks": ks, "k": k, "patience": patience, "median_planned_epochs": planned,
-    "metrics": metrics.replace({np.nan: None}).to_dict("records"),
-    "lead_time": lead_summary, "calibration": cal,
-    "risk_stopping": summary.reset_index(names="policy").to_dict("records"),
-}, meta_path / "evaluation_beyond.json")
+from overfit_forecast.forecast import lead_time
+
+flagged = fk[(fk.y == 1) & (fk.pred == 1)].index
+lt = pd.DataFrame([lead_time(read_log(log_path / f"{r}.csv"), k) for r in flagged], index=flagged,
+                  columns=["gl_fires_epoch", "lead", "val_acc_peak_epoch"])
+fires = lt.lead.notna()
+lead = {"flagged_overfit_runs": int(len(lt)), "gl5_never_fires": int((~fires).sum()),
+        "gl5_fires": int(fires.sum()),
+        "share_flagged_before_gl5_among_fired": float((lt.lead[fires] > 0).mean()) if fires.any() else None,
+        "median_lead_epochs_among_fired": float(lt.lead[fires].median()) if fires.any() else None,
+        "median_lead_vs_val_acc_peak": float((lt.val_acc_peak_epoch - k).median()) if len(lt) else None}
+pd.Series(lead).to_frame("value")
+
+# %%
+from overfit_forecast.runlog import write_json
+
+res_extra = {"limits": limits, "lead_time": lead, "risk_stopping": summary.reset_index(names="policy").to_dict("records"),
+             "replay_note": "decisions on val_loss; accuracy = val_acc of the model at the stop epoch; "
+                            "risk flags = out-of-fold forecasts at k"}
+write_json({**res_extra, "_inputs_sha256": res["_inputs_sha256"]}, meta_path / "evaluation_limits.json")

@@ -143,14 +143,33 @@ def test_cli_diagnose_outputs_and_clean_errors(tmp_path, capsys):
     assert "invalid or truncated JSON" in err and "Traceback" not in err
 
 
-def test_diagnose_path_imports_no_torch_sklearn_scipy_stats_or_matplotlib(tmp_path):
-    p = tmp_path / "trainer_state.json"
-    p.write_text(json.dumps(trainer_state()))
-    code = ("import sys; from overfit_forecast.cli import main; main(['diagnose', sys.argv[1]]); "
-            "bad = [m for m in ('torch', 'sklearn', 'scipy.stats', 'matplotlib') if m in sys.modules]; "
-            "print('LOADED', bad)")
-    out = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, check=True).stdout
-    assert "LOADED []" in out
+HEAVY_LOGS = {
+    "trainer_state.json": json.dumps(trainer_state()),
+    "metrics.csv": "epoch,step,train_loss_step,train_loss_epoch,val_loss,val_acc\n"
+                   + "".join(f"{e},{100 * e + 99},{1 / (e + 1):.4f},,,\n{e},{100 * e + 99},,,{0.5 + 0.02 * e:.4f},0.8\n"
+                             f"{e},{100 * e + 99},,{1 / (e + 1):.4f},,\n" for e in range(8)),
+    "training.log": "epoch,accuracy,loss,val_accuracy,val_loss\n"
+                    + "".join(f"{e},{0.5 + e / 20:.3f},{1 / (e + 1):.4f},0.8,{0.5 + 0.02 * e:.4f}\n" for e in range(8)),
+    "history.json": json.dumps({"loss": [1 / (e + 1) for e in range(8)], "val_loss": [0.5 + 0.02 * e for e in range(8)]}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HEAVY_LOGS))
+def test_diagnose_cli_imports_no_pandas_scipy_torch_sklearn_or_matplotlib(tmp_path, name):
+    # the fresh-process cost of `overfit-forecast diagnose` is its imports (issue 8): the
+    # readers of these formats and the diagnosis are numpy-only; pandas, scipy, torch,
+    # scikit-learn and matplotlib (only with --plot) must stay unloaded
+    p = tmp_path / name
+    p.write_text(HEAVY_LOGS[name])
+    out_json = tmp_path / "d.json"
+    code = ("import sys; from overfit_forecast.cli import main; "
+            "rc = main(['diagnose', sys.argv[1], '--json', sys.argv[2], '--out', sys.argv[3]]); "
+            "print('RC', rc, 'LOADED', sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'pandas', 'scipy', 'torch', 'sklearn', 'matplotlib'}))")
+    out = subprocess.run([sys.executable, "-c", code, str(p), str(out_json), str(tmp_path / "d.md")],
+                         capture_output=True, text=True, check=True).stdout
+    assert "RC 0 LOADED []" in out
+    assert json.loads(out_json.read_text())["run"]["format"]  # the result was written
 
 
 def test_readme_documents_every_check_id():

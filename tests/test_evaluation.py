@@ -1,70 +1,118 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.neighbors import KNeighborsClassifier
 from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import (
+    GroupKFold,
+    LeaveOneGroupOut,
+    TunedThresholdClassifierCV,
+)
+from sklearn.neighbors import KNeighborsClassifier
 
 from overfit_forecast.evaluation import (
-    ThresholdRule, classification_metrics, evaluate_meta_models, labelled_rows, loo_predictions,
-    results_table,
+    binary_metrics,
+    bootstrap_ci,
+    evaluate,
+    forecastable,
+    oof_predictions,
 )
-from overfit_forecast.features import FEATURES
+from overfit_forecast.features import CURVE_FEATURES, HPARAMS
+from overfit_forecast.models import (
+    GroupedModelSelection,
+    ThresholdRule,
+    baselines,
+    candidates,
+)
 
 
 def table(n=60, seed=0, separable=True, copies=1):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
-    X = rng.normal(size=(n, len(FEATURES)))
+    X = rng.normal(size=(n, len(CURVE_FEATURES)))
     if separable:
-        X[:, 0] += 3 * y  # gap_mean carries the label
-    t = pd.DataFrame(X, columns=FEATURES)
+        X[:, 0] += 5 * y  # gap_mean carries the label
+    t = pd.DataFrame(X, columns=CURVE_FEATURES)
+    for h in HPARAMS:
+        t[h] = rng.uniform(1, 10, n)
     t["run_id"] = [f"r{i}" for i in range(n)]
     t["group_id"] = [f"g{i}" for i in range(n)]
-    t["overfit"] = y.astype(float)
-    t["has_k_epochs"] = True
+    t["overfit"] = y
+    t["end_state"] = np.where(y == 1, "overfit", "healthy")
+    t["k"], t["reached_k"] = 10, True
     t["rules_any_at_k"] = (X[:, 0] > 1.5).astype(int)
     t["gl_at_k"] = np.abs(X[:, 1]) * 10
+    t["val_loss_at_k"] = X[:, 2]
     if copies > 1:  # runs differing only by seed: identical features, same group
         t = pd.concat([t.assign(run_id=t.run_id + f"s{c}") for c in range(copies)], ignore_index=True)
     return t
 
 
-def test_models_beat_baselines_on_separable_features():
-    res, fitted, preds = evaluate_meta_models(table(), k=10)
-    assert res["n_labelled"] == 60 and res["n_groups"] == 60
-    for m in ("logistic_regression", "random_forest"):
-        assert res["models"][m]["loo"]["roc_auc"] > 0.9
-        assert res["models"][m]["in_sample"]["roc_auc"] >= res["models"][m]["loo"]["roc_auc"]
-    maj = res["baselines"]["majority_class"]["loo"]
-    assert maj["roc_auc"] == 0.5 and maj["balanced_accuracy"] == 0.5  # constant score, no LOO leak
-    assert len(preds) == 60 and "random_forest_loo_score" in preds
-    assert set(results_table(res).index) >= {"logistic_regression", "rules_at_k", "prechelt_gl5"}
+def test_forecaster_beats_baselines_on_separable_features():
+    rows, preds = evaluate(table(), {"forecaster": GroupedModelSelection(candidates(), 3), **baselines()},
+                           GroupKFold(5))
+    auc = rows[rows.metric == "roc_auc"].set_index("estimator").value
+    assert auc["forecaster"] > 0.9 and auc["majority_class"] <= 0.6  # constant within each fold
+    assert set(preds.estimator) >= {"forecaster", "rules_at_k", "median_pruner"}
+    assert preds[preds.estimator == "forecaster"].selected.notna().all()
 
 
 def test_groups_are_left_out_together():
     t = table(n=40, separable=False, copies=2)  # labels are noise; each group has 2 identical runs
-    y = t.overfit.astype(int).to_numpy()
+    y = t.overfit.to_numpy()
     knn = KNeighborsClassifier(n_neighbors=1)
-    by_group = loo_predictions(knn, t[FEATURES], y, t.group_id)
-    by_run = loo_predictions(knn, t[FEATURES], y, t.run_id)  # plain leave-one-out leaks the twin
+    X = t[CURVE_FEATURES]
+    by_group = oof_predictions(knn, X, y, t.group_id, LeaveOneGroupOut())
+    by_run = oof_predictions(knn, X, y, t.run_id, LeaveOneGroupOut())  # plain leave-one-out leaks the twin
     assert balanced_accuracy_score(y, by_run["pred"]) == 1.0
     assert balanced_accuracy_score(y, by_group["pred"]) < 0.75
 
 
-def test_threshold_rule_and_metrics():
-    X = pd.DataFrame({"gl_at_k": [0.0, 4.0, 6.0, 20.0]})
-    rule = ThresholdRule("gl_at_k", 5.0).fit(X, [0, 0, 1, 1])
-    assert rule.predict(X).tolist() == [0, 0, 1, 1]
-    m = classification_metrics([0, 0, 1, 1], rule.predict(X), rule.decision_function(X))
-    assert m["roc_auc"] == 1.0 and m["confusion_matrix"] == [[2, 0], [0, 2]]
-    assert classification_metrics([1, 1], [1, 0], [0.2, 0.1])["roc_auc"] is None  # one class
-    with pytest.raises(KeyError, match="nope"):
-        ThresholdRule("nope").decision_function(X)
+def test_tuned_threshold_labels_come_from_its_predict():
+    """Issue 9, item 1: the tuned-threshold forest is scored by its own predict, so where its
+    labels differ from the plain forest's, its balanced accuracy differs too."""
+    t = table(n=120, seed=3)
+    rng = np.random.default_rng(1)
+    t["overfit"] = ((t.gap_mean + rng.normal(0, 1.5, len(t))) > 3.5).astype(int)  # rare, noisy positives
+    forest = candidates(names=("random_forest",))["random_forest"]
+    tuned = TunedThresholdClassifierCV(forest, scoring="balanced_accuracy", cv=GroupKFold(3))
+    rows, preds = evaluate(t, {"plain": forest, "tuned": tuned}, GroupKFold(5))
+    p = preds.pivot_table(index="run_id", columns="estimator", values="pred")
+    assert (p.plain != p.tuned).any()
+    ba = rows[rows.metric == "balanced_accuracy"].set_index("estimator").value
+    assert ba["plain"] != ba["tuned"]
 
 
-def test_unlabelled_and_short_runs_are_excluded():
-    t = table(n=10)
-    t.loc[0, "overfit"] = np.nan  # diverged
-    t.loc[1, "has_k_epochs"] = False
-    t.loc[2, "gap_max"] = np.inf
-    assert len(labelled_rows(t)) == 7
+def test_selection_routes_groups_to_inner_folds():
+    t = table(n=40, separable=False, copies=2)
+    sel = GroupedModelSelection({"knn": KNeighborsClassifier(1), "lr": candidates()["logistic_regression"]}, 4)
+    X = t[CURVE_FEATURES + HPARAMS]
+    sel.fit(X, t.overfit, groups=t.group_id)
+    assert sel.inner_scores_["knn"] < 0.8  # with twins split across inner folds 1-NN would score 1.0
+    with pytest.raises(ValueError, match="groups"):
+        sel.fit(X, t.overfit)
+
+
+def test_every_reached_run_is_forecast_and_multiclass_rows():
+    t = table(n=30)
+    t.loc[0, "end_state"] = "diverged"
+    t.loc[0, "overfit"] = 0
+    t.loc[1, "reached_k"] = False
+    d = forecastable(t)
+    assert len(d) == 29 and "diverged" in set(d.end_state)
+    rows, _ = evaluate(d, {"lr": candidates()["logistic_regression"]}, GroupKFold(3), target="end_state")
+    mc = rows[rows.view == "multiclass"].set_index("metric").value
+    assert {"recall_diverged", "precision_overfit", "balanced_accuracy"} <= set(mc.index)
+
+
+def test_metrics_and_bootstrap():
+    m = binary_metrics([0, 0, 1, 1], [0, 0, 1, 1], [0.0, 4.0, 6.0, 20.0])
+    assert m["roc_auc"] == 1.0 and (m["tn"], m["tp"]) == (2, 2)
+    assert np.isnan(binary_metrics([1, 1], [1, 0], [0.2, 0.1])["roc_auc"])  # one class
+    rule = ThresholdRule("gl_at_k", 5.0).fit(None, None)
+    assert rule.predict(pd.DataFrame({"gl_at_k": [1.0, 9.0]})).tolist() == [0, 1]
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    pred = pd.DataFrame({"y": y, "pred": y, "score": y + rng.normal(0, 0.8, 200), "group_id": np.arange(200) // 2})
+    ci = bootstrap_ci(pred, n_boot=200)
+    assert ci["roc_auc"]["low"] < ci["roc_auc"]["estimate"] < ci["roc_auc"]["high"]
+    assert ci["balanced_accuracy"]["estimate"] == 1.0

@@ -3,12 +3,23 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_log
+from sklearn.pipeline import Pipeline
 
 from overfit_forecast.cli import main as cli
-from overfit_forecast.evaluation import load_meta_model, make_meta_models, save_meta_model
-from overfit_forecast.features import FEATURES, early_features
-from overfit_forecast.forecast import ForecastRefused, curves_to_epoch_log, forecast
+from overfit_forecast.evaluation import load_meta_model, save_meta_model
+from overfit_forecast.features import CURVE_FEATURES, EarlyCurveFeatures
+from overfit_forecast.forecast import (
+    ForecastRefused,
+    curves_to_epoch_log,
+    forecast,
+    median_pruner_stops,
+    replay_policies,
+    replay_summary,
+)
+from overfit_forecast.models import candidates
 from overfit_forecast.readers import read_curves
+from overfit_forecast.reallogs import FractionFeatures, fraction_forecaster
 
 
 def keras_log(path, n_epochs, gap_growth):
@@ -22,13 +33,13 @@ def keras_log(path, n_epochs, gap_growth):
 
 @pytest.fixture
 def model_path(tmp_path):
-    """A logistic regression fit on features of synthetic runs: growing gap = overfit."""
-    rows, y = [], []
+    """An epoch forecaster Pipeline fit on synthetic runs: growing gap = overfit."""
+    logs, y = [], []
     for i, g in enumerate(np.linspace(0, 0.01, 20)):
-        c = read_curves(keras_log(tmp_path / f"r{i}.csv", 12, g))
-        rows.append(early_features(curves_to_epoch_log(c), 10))
+        logs.append(curves_to_epoch_log(read_curves(keras_log(tmp_path / f"r{i}.csv", 12, g))))
         y.append(int(g > 0.005))
-    model = make_meta_models()["logistic_regression"].fit(pd.DataFrame(rows), y)
+    model = Pipeline([("features", EarlyCurveFeatures(10)),
+                      ("model", candidates("curves")["logistic_regression"])]).fit(logs, y)
     p = tmp_path / "m.skops"
     save_meta_model(model, p)
     return p
@@ -38,7 +49,8 @@ def test_forecast_ranks_growing_gap_higher(tmp_path, model_path):
     hi = forecast(read_curves(keras_log(tmp_path / "hi.csv", 15, 0.01)), model_path)
     lo = forecast(read_curves(keras_log(tmp_path / "lo.csv", 15, 0.0)), model_path)
     assert 0 <= lo["probability"] < 0.5 < hi["probability"] <= 1
-    assert hi["label"] == 1 and {d["feature"] for d in hi["drivers"]} == set(FEATURES)
+    assert hi["label"] == 1 and {d["feature"] for d in hi["drivers"]} <= set(CURVE_FEATURES)
+    assert hi["window"] == "k=10 epochs"
     assert "running average" in hi["caveat"]
 
 
@@ -105,3 +117,111 @@ def test_risk_driven_stopping_in_real_training(mnist_splits, tmp_path):
     res = run_training(cfg, mnist_splits, tmp_path / "high", callback=high)
     assert res["status"] == "early_stopped" and res["epochs_done"] == 2
     assert list(read_log(tmp_path / "high" / f"{cfg.run_id}.csv").epoch) == [0, 1, 2]
+
+
+def step_log(gl_growth, n=40, seed=0):
+    """A step-based run (HF-like tidy curves): val loss falls, then rises by gl_growth per eval."""
+    from overfit_forecast.readers import Curves
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(1, n + 1):
+        tl = 1.0 / i
+        vl = 1.0 / min(i, 10) + gl_growth * max(0, i - 10) + rng.normal(0, 0.002)
+        rows += [dict(step=100 * i, epoch=np.nan, split="train", metric="loss", value=tl),
+                 dict(step=100 * i, epoch=np.nan, split="val", metric="loss", value=vl)]
+    return Curves(pd.DataFrame(rows), "synthetic", f"g{gl_growth}")
+
+
+def test_fraction_model_scores_step_logs_without_accuracy(tmp_path):
+    curves = [step_log(g, seed=i) for i, g in enumerate(np.r_[np.zeros(15), np.linspace(0.01, 0.05, 15)])]
+    y = np.r_[np.zeros(15), np.ones(15)].astype(int)
+    X = FractionFeatures(0.5).fit_transform(curves)
+    sel = fraction_forecaster(inner_folds=3).fit(X, y, groups=np.arange(30))
+    model = Pipeline([("features", FractionFeatures(0.5).fit(None)), ("model", sel.best_estimator_)])
+    path = tmp_path / "frac.skops"
+    save_meta_model(model, path)
+    hi, lo = forecast(step_log(0.04, seed=99), path), forecast(step_log(0.0, seed=98), path)
+    assert hi["probability"] > 0.5 > lo["probability"] and hi["window"] == "first 50% of the evaluations"
+    with pytest.raises(ForecastRefused, match="evaluation"):
+        forecast(step_log(0.0, n=4), path)  # 2 evaluations in the first half
+
+
+def test_replay_known_stops():
+    vl = np.r_[2.3, np.linspace(1.0, 0.5, 6), np.linspace(0.55, 1.0, 14)]  # best at epoch 6
+    va = np.r_[0.1, np.linspace(0.8, 0.95, 6), np.linspace(0.94, 0.90, 14)]
+    log = make_log(np.linspace(0.1, 1.0, 21), va, val_loss=vl)
+    r = replay_policies([log, log], [True, False], k=10, patience=3).iloc[0]
+    assert r.full_epochs == 20 and r.patience_epochs == 9 and r.risk_epochs == 13
+    assert r.full_acc == pytest.approx(0.90) and r.patience_acc == pytest.approx(va[9])
+    calm = replay_policies([log, log], [False, False], k=10, patience=3).iloc[0]
+    assert calm.risk_epochs == 20
+    s = replay_summary(replay_policies([log], [True], k=10))
+    assert s.loc["full", "compute_share"] == 1.0 and s.loc["risk", "false_kills"] == 0
+
+
+def test_median_pruner_known_answer():
+    v = np.array([[3.0, 1.0, 0.9, 0.8, 0.7, 0.6],
+                  [3.0, 1.0, 0.9, 0.8, 0.7, 0.6],
+                  [3.0, 2.0, 2.1, 2.2, 2.3, 2.4]])  # the third run is worse than the median from epoch 1
+    assert median_pruner_stops(v, warmup=2).tolist() == [5, 5, 2]
+    # PatientPruner(patience=2): only once the best (2.0, epoch 1) is older than the last 3 values
+    assert median_pruner_stops(v, warmup=2, patience=2).tolist() == [5, 5, 4]
+
+
+def _public(kind, n=6):
+    from overfit_forecast.paths import project_path
+    root = project_path("../shared/data/public_logs")
+    if not (root / "INDEX.csv").exists():
+        pytest.skip("public logs not available")
+    index = pd.read_csv(root / "INDEX.csv")
+    return root, index[index.kind == kind].head(n)
+
+
+def test_real_public_logs_give_fraction_features_and_a_verdict():
+    from overfit_forecast.reallogs import (
+        FRACTION_FEATURES,
+        ends_overfitting,
+        evaluation_series,
+        fraction_features,
+    )
+    root, rows = _public("lightning")
+    seen = 0
+    for rel in rows.local_path:
+        c = read_curves(root / rel)
+        verdict = ends_overfitting(c)
+        assert verdict in (True, False, None)
+        try:
+            s = evaluation_series(c)
+            f = fraction_features(s, 0.5)
+        except ValueError:
+            continue
+        seen += 1
+        assert list(f) == FRACTION_FEATURES and np.isfinite(f["gl"]) and f["gl"] >= 0
+        assert (s.x.diff().dropna() > 0).all()  # one row per evaluation, in order
+        cut = s[s.x <= 0.5 * s.x.iloc[-1]]
+        a, b = fraction_features(cut, 0.5, x_last=s.x.iloc[-1]), fraction_features(s, 0.5)  # nothing after f is read
+        assert pd.Series(a).equals(pd.Series(b))
+    assert seen >= 2
+
+
+def test_predict_cli_on_a_real_step_based_log(tmp_path, capsys):
+    root, rows = _public("hf", n=20)
+    path = tmp_path / "frac.skops"
+    curves = [step_log(g, seed=i) for i, g in enumerate(np.r_[np.zeros(10), np.linspace(0.01, 0.05, 10)])]
+    X = FractionFeatures(0.3).fit_transform(curves)
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    clf = make_pipeline(SimpleImputer(keep_empty_features=True), LogisticRegression()).fit(X, np.r_[np.zeros(10), np.ones(10)])
+    save_meta_model(Pipeline([("features", FractionFeatures(0.3).fit(None)), ("model", clf)]), path)
+    ok = 0
+    for rel in rows.local_path:
+        code = cli(["predict", str(root / rel), "--model", str(path)])
+        out = capsys.readouterr()
+        assert code in (0, 2)
+        if code == 0:
+            ok += 1
+            assert "first 30% of the evaluations" in out.out
+        else:
+            assert "cannot forecast" in out.err
+    assert ok >= 5

@@ -1,9 +1,13 @@
 import numpy as np
-import pandas as pd
 import pytest
-
 from conftest import make_log
-from overfit_forecast.labels import LabelThresholds, label_log, rule_values, sensitivity_table
+
+from overfit_forecast.labels import (
+    LabelThresholds,
+    label_log,
+    rule_values,
+    sensitivity_table,
+)
 
 
 def healthy_log(n=21):
@@ -58,9 +62,10 @@ def test_generalization_loss_rule_threshold():
     assert not label_log(log, th=LabelThresholds(gl_alpha=70))["rule_generalization_loss"]
 
 
-def test_diverged_and_failed_are_unlabelled_and_underfit_detected():
-    assert np.isnan(label_log(healthy_log(), status="diverged")["overfit"])
-    assert label_log(healthy_log(), status="failed")["pathology"] == "failed"
+def test_diverged_is_not_overfit_failed_unlabelled_and_underfit_detected():
+    assert label_log(healthy_log(), status="diverged")["overfit"] == 0  # overfit-vs-rest: diverged is "rest"
+    failed = label_log(healthy_log(), status="failed")
+    assert failed["pathology"] == "failed" and np.isnan(failed["overfit"])
     flat = make_log(np.full(21, 0.11), np.full(21, 0.10), train_loss=np.linspace(2.3, 2.2, 21))
     lab = label_log(flat)
     assert lab["pathology"] == "underfit" and lab["overfit"] == 0
@@ -83,7 +88,7 @@ def test_loss_blowup_is_diverged_even_without_nan():
     log["train_loss"] = np.linspace(2.3, 1.0, len(log))
     log.loc[3, "train_loss"] = 7.0  # 3x the starting loss, then back near chance
     lab = label_log(log)
-    assert lab["pathology"] == "diverged" and np.isnan(lab["overfit"])
+    assert lab["pathology"] == "diverged" and lab["overfit"] == 0
     assert lab["loss_blowup"] == pytest.approx(7.0 / 2.3)
     log.loc[3, "train_loss"] = 4.0  # 1.7x: below the default factor 2
     assert label_log(log)["pathology"] != "diverged"
@@ -107,3 +112,23 @@ def test_gl_rule_needs_training_loss_to_keep_falling():
     tl[-1] = tl[i_min] + 0.1  # training loss rose too: instability, not overfitting
     log["train_loss"] = tl
     assert not label_log(log)["rule_generalization_loss"]
+
+
+def test_smoothed_label_ignores_one_noisy_last_epoch():
+    log = healthy_log()
+    va = log["val_acc"].to_numpy().copy()
+    va[-1] -= 0.08  # one bad last epoch: the raw gap rule fires
+    log["val_acc"] = va
+    log["gap"] = log.train_acc - log.val_acc
+    assert label_log(log)["rule_gap"]
+    assert not label_log(log, smooth=3)["rule_gap"]  # mean of the last two epochs: gap below 5 points
+
+
+def test_thresholds_round_trip(tmp_path):
+    from overfit_forecast.labels import load_thresholds, save_thresholds
+    th = LabelThresholds(gl_alpha=20.0)
+    save_thresholds(th, tmp_path)
+    assert load_thresholds(tmp_path) == th
+    (tmp_path / "label_thresholds.json").write_text('{"gl_alpa": 20}')
+    with pytest.raises(ValueError, match="gl_alpa"):
+        load_thresholds(tmp_path)

@@ -38,9 +38,9 @@ def test_smoke_pipeline_and_book(tmp_path):
     assert (html / "index.html").exists()
     assert len(list((html / "_images").glob("*.png"))) >= 4  # the chapters' figures
     ev = json.loads((tmp_path / "meta" / "evaluation.json").read_text())
-    assert ev["k"] == 3 and ev["n_labelled"] >= 4
-    assert set(ev["models"]) == {"logistic_regression", "random_forest"}
-    assert {"majority_class", "rules_at_k"} <= set(ev["baselines"])
+    assert ev["k"] == 3 and ev["n_forecast"] >= 4
+    evaluated = {r["estimator"] for r in ev["rows"]}
+    assert {"forecaster", "seed_logistic_regression", "seed_random_forest", "majority_class", "rules_at_k"} <= evaluated
     sweep = (tmp_path / "logs" / "mnist" / "sweep.csv").read_text().splitlines()
     assert len(sweep) == 1 + 6
     assert [_digest(d) for d in committed] == before  # committed results untouched

@@ -248,9 +248,39 @@ def test_our_log_and_mapping(tmp_path):
     assert curve(c2, "val", "loss") == ([1, 2], [0.7, 0.6])
 
 
+def test_numpy_columns_match_the_lazy_table_and_series(tmp_path):
+    p = tmp_path / "metrics.csv"
+    p.write_text("epoch,step,train_loss,val_loss,val_acc\n0,9,1.0,,\n0,19,0.9,,\n0,19,,0.8,0.5\n"
+                 "1,29,0.7,,\n1,39,,0.6,0.7\n")
+    c = read_curves(p)
+    t = c.table  # built on first use, same rows as the arrays
+    assert list(t.columns) == ["step", "epoch", "split", "metric", "value"] and len(t) == len(c) == 7
+    assert t.step.dtype == float and t.index.tolist() == list(range(7))
+    assert t.split.tolist() == c.split.tolist() and {type(m) for m in t.metric} == {str}
+    np.testing.assert_array_equal(t.value.to_numpy(), c.value)
+    for split, metric in c.keys():
+        a, s = c.arrays(split, metric), c.series(split, metric)
+        for col in ("x", "step", "epoch", "value"):
+            np.testing.assert_array_equal(a[col], s[col].to_numpy())
+    assert c.arrays("val", "loss", by="epoch")["x"].tolist() == [1.0, 2.0]
+    assert c.keys() == [("train", "loss"), ("val", "accuracy"), ("val", "loss")]
+    again = type(c)(t.iloc[::-1], "again", "t")  # the old constructor: a DataFrame
+    assert again.arrays("train", "loss")["value"].tolist() == [1.0, 0.9, 0.7]
+
+
+def test_trailing_separators_and_ragged_rows(tmp_path):
+    p = tmp_path / "log.csv"
+    p.write_text("epoch,loss,val_loss\n0,0.5,0.6\n1,0.4,0.55,\n2,0.3,0.5\n")  # a stray separator at a line's end
+    assert curve(read_curves(p), "val", "loss") == ([1.0, 2.0, 3.0], [0.6, 0.55, 0.5])
+    p.write_text("my run\nepoch,loss,val_loss\n0,0.5,0.6\n1,0.4,0.55,7\n")
+    with pytest.raises(LogFormatError, match=r"log\.csv: not a well-formed comma-separated table at line 4 "
+                                             r"\(expected 3 fields, saw 4\)"):
+        read_curves(p)
+
+
 def test_readers_import_no_heavy_libraries():
     code = ("import sys, overfit_forecast.readers; "
-            "print(sorted(m for m in ('torch', 'sklearn', 'scipy', 'tbparse', 'mlflow', 'matplotlib') "
+            "print(sorted(m for m in ('torch', 'sklearn', 'scipy', 'tbparse', 'mlflow', 'matplotlib', 'pandas') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -7,7 +7,7 @@ pipeline  execute the study's notebooks with a parameters file and build the boo
 inspect   find the sick trials of a sweep table and write a report
 diagnose  diagnose one training run from its logs (HF trainer_state.json, Lightning, Keras,
           TensorBoard, MLflow, our CSV)
-predict   overfit forecast for one run from its first k epochs (the study's meta-model)
+predict   overfit forecast for one run from the start of its log (first k epochs or first 30 %)
 """
 
 from __future__ import annotations
@@ -63,8 +63,10 @@ def main(argv=None) -> int:
             d.add_argument("--out", default=None, help="write the markdown report here (default: print)")
             d.add_argument("--metric-for-best-model", default=None)
         else:
-            d.add_argument("--model", default=None, help="skops meta-model (default: data/meta/meta_model_logistic_regression_k10.skops)")
-            d.add_argument("-k", type=int, default=10)
+            d.add_argument("--model", default=None, help="skops forecaster Pipeline (default: data/meta/"
+                           "forecaster_epochs_k10.skops where the log has per-epoch accuracies, else "
+                           "data/meta/forecaster_fraction_f0.3.skops)")
+            d.add_argument("-k", type=int, default=None, help="window of the default epoch model (default 10)")
 
     a = p.parse_args(argv)
     if a.command == "inspect":
@@ -136,7 +138,7 @@ def _predict(a, curves) -> dict:
     from .forecast import forecast  # imports scikit-learn: only for predict
 
     result = forecast(curves, a.model, a.k)
-    print(f"overfit probability {result['probability']:.2f} (k={result['k']}, {result['model']})")
+    print(f"overfit probability {result['probability']:.2f} ({result['window']}, {result['model']})")
     for drv in (result["drivers"] or [])[:5]:
         extra = f"contribution {drv['contribution']:+.2f}" if "contribution" in drv else \
             f"importance {drv['importance']:.2f}"

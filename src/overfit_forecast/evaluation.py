@@ -1,289 +1,289 @@
-"""Meta-models, baselines and their leave-one-group-out evaluation.
+"""One evaluation stack for every forecaster and baseline (chapters 4, 7, 8, 9).
 
-Every model and baseline is a scikit-learn classifier taking the feature table of
-:func:`overfit_forecast.features.build_feature_table` (a DataFrame) as ``X``, so all are
-evaluated by the same code: :class:`sklearn.model_selection.LeaveOneGroupOut` with runs
-that share a configuration (``group_id``: same hyperparameters, other seed) held out
-together, predictions pooled over folds (``cross_val_predict``), then metrics.
+:func:`evaluate` takes a feature table (one row per run and window), a dict of
+scikit-learn estimators and a grouped cross-validation splitter, and returns tidy metric
+rows ``(estimator, k, metric, value)`` plus the out-of-fold predictions. Each fold's
+estimator is fit on the training groups only (``cross_validate(..., return_estimator=True,
+return_indices=True)`` with ``groups`` routed by scikit-learn metadata routing, so a nested
+selector such as :class:`overfit_forecast.models.GroupedModelSelection` receives the
+training fold's groups for its inner split). Labels come from the fold estimator's
+``predict``; scores from its ``predict_proba`` (or ``decision_function``).
 
-Metrics (scikit-learn): ROC-AUC (``roc_auc_score``), PR-AUC (``average_precision_score``),
-balanced accuracy, precision and recall of the overfit class, confusion matrix
-``[[TN, FP], [FN, TP]]``, and Brier score for models that output probabilities.
+A table with several windows per run is *augmentation by truncation*: the rows of a run at
+every window sit in the same group, so they are always on the same side of the outer fold
+boundary; metrics are reported per window.
+
+Metrics (scikit-learn): ROC-AUC, PR-AUC (average precision), balanced accuracy,
+precision and recall of the positive class, Brier score; for a multi-class target also
+one-vs-rest macro ROC-AUC and per-class precision and recall.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.compose import ColumnTransformer
-from sklearn.dummy import DummyClassifier
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.inspection import permutation_importance
-from sklearn.linear_model import LogisticRegression
+import sklearn
+from sklearn.base import clone
 from sklearn.metrics import (
     average_precision_score,
     balanced_accuracy_score,
     brier_score_loss,
     confusion_matrix,
-    precision_score,
-    recall_score,
+    precision_recall_fscore_support,
     roc_auc_score,
 )
-from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.model_selection import cross_validate
 
-from .features import FEATURES
-from .runlog import atomic_write_text, write_json  # noqa: F401 (write_json re-exported)
-from .runlog import load_model as load_meta_model  # noqa: F401
+from .runlog import load_model as load_meta_model  # noqa: F401 (re-exported)
 from .runlog import save_model as save_meta_model  # noqa: F401
+from .runlog import write_json  # noqa: F401
+
+POSITIVE = "overfit"
 
 
-class ThresholdRule(ClassifierMixin, BaseEstimator):
-    """A fixed rule "overfit if ``X[column] > threshold``" as a scikit-learn classifier.
+def forecastable(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of runs that reached their window (``reached_k``) and have a known end state.
 
-    Nothing is learnt (``fit`` only records the classes), so leave-one-out and in-sample
-    results coincide. ``decision_function`` returns ``X[column] - threshold`` so ranking
-    metrics (ROC-AUC, PR-AUC) use the continuous value.
-
-    Parameters
-    ----------
-    column : str
-        Column of the feature table, e.g. ``"gl_at_k"`` (Prechelt's GL_alpha at epoch k)
-        or ``"rules_any_at_k"`` (the labelling rules on the first k epochs).
-    threshold : float
-    """
-
-    def __init__(self, column: str = "gl_at_k", threshold: float = 5.0):
-        self.column = column
-        self.threshold = threshold
-
-    def fit(self, X, y):
-        """Record the classes (0, 1); nothing is learnt."""
-        self.classes_ = np.array([0, 1])
-        return self
-
-    def decision_function(self, X) -> np.ndarray:
-        """``X[column] - threshold``, shape (n,). Raises KeyError naming a missing column."""
-        if self.column not in X:
-            raise KeyError(f"ThresholdRule: column {self.column!r} not in X ({list(X.columns)})")
-        return X[self.column].to_numpy(float) - self.threshold
-
-    def predict(self, X) -> np.ndarray:
-        """1 where ``X[column] > threshold``, else 0; shape (n,)."""
-        return (self.decision_function(X) > 0).astype(int)
-
-
-def _select(transformer) -> ColumnTransformer:
-    return ColumnTransformer([("features", transformer, FEATURES)])
-
-
-def make_meta_models(random_state: int = 0) -> dict[str, Pipeline]:
-    """The meta-models, as unfitted Pipelines over the :data:`FEATURES` columns.
-
-    - ``logistic_regression``: standardize, then L2 logistic regression
-      (``class_weight="balanced"``: the weights come from each training fold's labels).
-    - ``random_forest``: 300 trees, ``min_samples_leaf=2``, balanced class weights.
-    """
-    return {
-        "logistic_regression": Pipeline([
-            ("select", _select(StandardScaler())),
-            ("clf", LogisticRegression(max_iter=5000, class_weight="balanced")),
-        ]),
-        "random_forest": Pipeline([
-            ("select", _select("passthrough")),
-            ("clf", RandomForestClassifier(n_estimators=300, min_samples_leaf=2,
-                                           class_weight="balanced", random_state=random_state,
-                                           n_jobs=-1)),
-        ]),
-    }
-
-
-def make_baselines(gl_alpha: float = 5.0) -> dict[str, BaseEstimator]:
-    """Baselines at the same k, evaluated like the models.
-
-    - ``majority_class``: always the training folds' most frequent class. Its score is
-      constant (``strategy="most_frequent"``): with ``"prior"`` the left-out run's own label
-      would shift the training folds' rate and leak into leave-one-out scores (ROC-AUC 0).
-    - ``rules_at_k``: the labelling rules applied to epochs 0..k.
-    - ``prechelt_gl``: Prechelt's GL_alpha at epoch k (``gl_alpha`` percent, default 5).
-    """
-    return {
-        "majority_class": DummyClassifier(strategy="most_frequent"),
-        "rules_at_k": ThresholdRule("rules_any_at_k", 0.5),
-        f"prechelt_gl{gl_alpha:g}": ThresholdRule("gl_at_k", gl_alpha),
-    }
-
-
-def labelled_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Runs usable by the meta-models: labelled (not diverged/failed), with >= k epochs
-    and finite features."""
-    ok = table["overfit"].notna() & table.get("has_k_epochs", True)
-    ok &= np.isfinite(table[FEATURES].to_numpy(float)).all(axis=1)
+    Every such run is forecast, whatever its end state (diverged runs included)."""
+    ok = table["reached_k"].astype(bool) & table["end_state"].notna() & (table["end_state"] != "failed")
     return table[ok].reset_index(drop=True)
 
 
-def _nan_to_none(x):
-    return None if isinstance(x, float) and not math.isfinite(x) else x
+def _scores(est, X, classes) -> np.ndarray:
+    """(n, n_classes) probabilities, or (n,) decision values for rules without probabilities."""
+    if hasattr(est, "predict_proba"):
+        return np.asarray(est.predict_proba(X), float)
+    return np.asarray(est.decision_function(X), float)
 
 
-def classification_metrics(y_true, y_pred, score=None, proba=None) -> dict:
-    """ROC-AUC, PR-AUC, balanced accuracy, precision, recall, confusion matrix (+ Brier).
+def oof_predictions(est, X: pd.DataFrame, y, groups, cv, n_jobs: int = 1) -> dict:
+    """Out-of-fold predictions of ``est`` under grouped cross-validation ``cv``.
+
+    Returns
+    -------
+    dict
+        ``pred`` (n,) labels from each fold estimator's ``predict``; ``score`` (n, n_classes)
+        probabilities or (n,) decision values; ``classes`` of the fold estimators;
+        ``fold`` (n,) fold index; ``selected`` (list, one per fold) for nested selectors.
+
+    Raises
+    ------
+    ValueError
+        From scikit-learn, e.g. a training fold with one class only.
+    """
+    y = np.asarray(y)
+    groups = np.asarray(groups)
+    with sklearn.config_context(enable_metadata_routing=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        cvres = cross_validate(clone(est), X, y, cv=cv, params={"groups": groups}, scoring=_dummy_score,
+                               return_estimator=True, return_indices=True, n_jobs=n_jobs, error_score="raise")
+    classes = np.unique(y)
+    pred = np.empty(len(y), dtype=y.dtype)
+    score, fold, selected = None, np.zeros(len(y), int), []
+    for i, (fitted, test) in enumerate(zip(cvres["estimator"], cvres["indices"]["test"])):
+        Xt = X.iloc[test]
+        pred[test] = fitted.predict(Xt)
+        s = _scores(fitted, Xt, classes)
+        if s.ndim == 2 and list(fitted.classes_) != list(classes):  # a class absent from a training fold
+            full = np.zeros((len(test), len(classes)))
+            full[:, np.searchsorted(classes, fitted.classes_)] = s
+            s = full
+        if score is None:
+            score = np.zeros((len(y),) + s.shape[1:])
+        score[test] = s
+        fold[test] = i
+        selected.append(getattr(fitted, "selected_", None))
+    return {"pred": pred, "score": score, "classes": classes, "fold": fold, "selected": selected}
+
+
+def _dummy_score(est, X, y) -> float:
+    return 0.0  # cross_validate needs a scorer; the metrics are computed on pooled predictions
+
+
+def binary_metrics(y_true, y_pred, score, proba=None) -> dict:
+    """ROC-AUC, PR-AUC, balanced accuracy, precision, recall, confusion counts (+ Brier).
 
     Parameters
     ----------
     y_true, y_pred : array-like of 0/1, shape (n,)
-    score : array-like, shape (n,), optional
-        Continuous score ranking runs by risk (for ROC-AUC / PR-AUC).
+    score : array-like, shape (n,)
+        Continuous risk score (for the AUCs).
     proba : array-like, shape (n,), optional
-        Predicted probability of class 1 (for the Brier score).
+        Probability of class 1 (for the Brier score).
 
-    AUCs are ``None`` when ``y_true`` holds one class only.
+    AUCs and balanced accuracy are NaN when ``y_true`` holds one class only.
     """
     y_true = np.asarray(y_true, int)
     y_pred = np.asarray(y_pred, int)
     two = len(np.unique(y_true)) == 2
-    out = {
-        "roc_auc": float(roc_auc_score(y_true, score)) if two and score is not None else None,
-        "pr_auc": float(average_precision_score(y_true, score)) if two and score is not None else None,
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)) if two else None,
-        "precision": float(precision_score(y_true, y_pred, zero_division=0)),
-        "recall": float(recall_score(y_true, y_pred, zero_division=0)),
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=[0, 1]).tolist(),
-    }
+    nan = float("nan")
+    p, r, _, _ = precision_recall_fscore_support(y_true, y_pred, labels=[1], zero_division=0)
+    (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred, labels=[0, 1])
+    out = {"roc_auc": float(roc_auc_score(y_true, score)) if two else nan,
+           "pr_auc": float(average_precision_score(y_true, score)) if two else nan,
+           "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)) if two else nan,
+           "precision": float(p[0]), "recall": float(r[0]),
+           "tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp), "n": len(y_true)}
     if proba is not None:
         out["brier"] = float(brier_score_loss(y_true, proba))
     return out
 
 
-def _score_method(est) -> str:
-    return "predict_proba" if hasattr(est, "predict_proba") else "decision_function"
+def multiclass_metrics(y_true, y_pred, proba, classes) -> dict:
+    """Balanced accuracy, one-vs-rest macro ROC-AUC, per-class precision and recall."""
+    y_true = np.asarray(y_true)
+    present = [c for c in classes if (y_true == c).any()]
+    out = {"balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)), "n": len(y_true)}
+    cols = [list(classes).index(c) for c in present]
+    if len(present) > 2:
+        pr = proba[:, cols] / np.clip(proba[:, cols].sum(axis=1, keepdims=True), 1e-12, None)
+        out["roc_auc_ovr"] = float(roc_auc_score(y_true, pr, multi_class="ovr", labels=present))
+    p, r, _, sup = precision_recall_fscore_support(y_true, y_pred, labels=list(classes), zero_division=0)
+    for c, pc, rc, s in zip(classes, p, r, sup):
+        out[f"precision_{c}"], out[f"recall_{c}"], out[f"support_{c}"] = float(pc), float(rc), int(s)
+    return out
 
 
-def loo_predictions(est, X: pd.DataFrame, y, groups) -> dict:
-    """Leave-one-group-out predictions: each run predicted by a model fit without its group.
-
-    Returns ``{"pred": (n,), "score": (n,), "proba": (n,) or None}``.
-    """
-    cv = LeaveOneGroupOut()
-    method = _score_method(est)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # single-class training folds in tiny sweeps
-        raw = cross_val_predict(clone(est), X, y, groups=groups, cv=cv, method=method)
-    if method == "predict_proba":
-        proba = raw[:, 1] if raw.ndim == 2 and raw.shape[1] == 2 else np.zeros(len(y))
-        # class 1 when its probability is at least 0.5: what predict() returns for these models
-        return {"pred": (proba >= 0.5).astype(int), "score": proba, "proba": proba}
-    return {"pred": (raw > 0).astype(int), "score": raw, "proba": None}
+def _binary_view(y, oof, positive=POSITIVE):
+    """(y01, pred01, score, proba) of the positive-vs-rest view of any estimator's output."""
+    classes, s = list(oof["classes"]), oof["score"]
+    pos = positive if positive in classes else 1
+    y01 = (np.asarray(y) == pos).astype(int)
+    pred01 = (oof["pred"] == pos).astype(int)
+    if s.ndim == 2:
+        p = s[:, classes.index(pos)] if pos in classes else np.zeros(len(y))
+        return y01, pred01, p, p
+    return y01, pred01, s, None
 
 
-def in_sample_predictions(est, X: pd.DataFrame, y) -> dict:
-    """Fit on all runs, predict the same runs (optimistic; shown next to LOO as the seed did)."""
-    fitted = clone(est).fit(X, y)
-    method = _score_method(fitted)
-    if method == "predict_proba":
-        proba = fitted.predict_proba(X)
-        proba = proba[:, 1] if proba.shape[1] == 2 else np.zeros(len(y))
-        return {"pred": fitted.predict(X), "score": proba, "proba": proba, "model": fitted}
-    score = fitted.decision_function(X)
-    return {"pred": (score > 0).astype(int), "score": score, "proba": None, "model": fitted}
-
-
-def evaluate_meta_models(table: pd.DataFrame, k: int, gl_alpha: float = 5.0,
-                         random_state: int = 0) -> tuple[dict, dict, pd.DataFrame]:
-    """Evaluate every meta-model and baseline by leave-one-group-out and in-sample.
+def evaluate(table: pd.DataFrame, estimators: dict, cv, target: str = "overfit", by: str = "k",
+             n_jobs: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Grouped cross-validation of every estimator on ``table``; metrics per value of ``by``.
 
     Parameters
     ----------
     table : DataFrame
-        Output of :func:`overfit_forecast.features.build_feature_table` (all runs; the
-        labelled ones are selected by :func:`labelled_rows`).
-    k : int
-        The observed window (recorded in the result).
+        Rows to forecast, with ``group_id``, ``run_id``, the ``target`` column, ``by`` and the
+        estimators' input columns (e.g. :func:`forecastable` of a feature table).
+    estimators : dict
+        ``{name: unfitted scikit-learn classifier}``.
+    cv : splitter
+        A grouped splitter (``LeaveOneGroupOut``, ``GroupKFold``); groups = ``group_id``.
+    target : str
+        ``"overfit"`` (binary, 0/1) or ``"end_state"`` (multi-class; the binary overfit-vs-rest
+        view is reported too, from ``P(overfit)`` and ``predict == "overfit"``).
 
     Returns
     -------
-    results : dict
-        JSON-ready: ``k``, counts, ``positive_rate``, and per model / baseline
-        ``{"loo": metrics, "in_sample": metrics}`` (see :func:`classification_metrics`).
-    fitted : dict
-        ``{name: estimator fit on all labelled runs}``.
+    rows : DataFrame
+        Tidy: ``estimator, view, k, metric, value`` (view ``binary`` or ``multiclass``).
     predictions : DataFrame
-        One row per labelled run: run_id, group_id, overfit, and ``<name>_loo_score``,
-        ``<name>_loo_pred`` per model / baseline.
+        ``estimator, run_id, group_id, k, y, pred, score`` (score = P(positive) or the
+        decision value), ``fold``, ``selected`` (nested selector's choice in that fold).
     """
-    data = labelled_rows(table)
-    y = data["overfit"].astype(int).to_numpy()
-    groups = data["group_id"].to_numpy()
-    results = {
-        "k": k,
-        "n_runs": int(len(table)),
-        "n_labelled": int(len(data)),
-        "n_groups": int(len(np.unique(groups))),
-        "n_positive": int(y.sum()),
-        "positive_rate": float(y.mean()) if len(y) else None,
-        "cv": "LeaveOneGroupOut (runs differing only by seed held out together)",
-        "models": {},
-        "baselines": {},
-    }
-    preds = data[["run_id", "group_id", "overfit"]].copy()
-    fitted = {}
-    estimators = [("models", n, e) for n, e in make_meta_models(random_state).items()]
-    estimators += [("baselines", n, e) for n, e in make_baselines(gl_alpha).items()]
-    if len(np.unique(groups)) < 2 or len(np.unique(y)) < 2:
-        results["note"] = "fewer than two groups or classes among labelled runs: nothing evaluated"
-        return results, fitted, preds
-    for kind, name, est in estimators:
+    X = table.reset_index(drop=True)
+    y = X[target].to_numpy()
+    if target == "overfit":
+        y = y.astype(int)
+    groups = X["group_id"].to_numpy()
+    keys = X[by].to_numpy() if by in X else np.zeros(len(X), int)
+    rows, preds = [], []
+    for name, est in estimators.items():
         try:
-            loo = loo_predictions(est, data, y, groups)
+            oof = oof_predictions(est, X, y, groups, cv, n_jobs)
         except ValueError as exc:  # e.g. a training fold with one class (tiny sweeps only)
-            results[kind][name] = {"error": str(exc)}
+            rows.append(dict(estimator=name, view="binary", k=np.nan, metric="error", value=str(exc)[:300]))
             continue
-        ins = in_sample_predictions(est, data, y)
-        fitted[name] = ins["model"]
-        results[kind][name] = {
-            "loo": classification_metrics(y, loo["pred"], loo["score"], loo["proba"]),
-            "in_sample": classification_metrics(y, ins["pred"], ins["score"], ins["proba"]),
-        }
-        preds[f"{name}_loo_score"] = loo["score"]
-        preds[f"{name}_loo_pred"] = loo["pred"]
-    return results, fitted, preds
+        y01, pred01, s01, p01 = _binary_view(y, oof)
+        for key in np.unique(keys):
+            m = keys == key
+            for metric, value in binary_metrics(y01[m], pred01[m], s01[m], None if p01 is None else p01[m]).items():
+                rows.append(dict(estimator=name, view="binary", k=key, metric=metric, value=value))
+            if target != "overfit":
+                mc = multiclass_metrics(y[m], oof["pred"][m], oof["score"][m], oof["classes"])
+                rows += [dict(estimator=name, view="multiclass", k=key, metric=a, value=b) for a, b in mc.items()]
+        sel = [oof["selected"][f] for f in oof["fold"]]
+        preds.append(pd.DataFrame({"estimator": name, "run_id": X["run_id"], "group_id": groups, "k": keys,
+                                   "y": y, "pred": oof["pred"], "score": s01, "fold": oof["fold"],
+                                   "selected": sel}))
+    preds = pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(
+        columns=["estimator", "run_id", "group_id", "k", "y", "pred", "score", "fold", "selected"])
+    return pd.DataFrame(rows), preds
 
 
-def coefficients(fitted_lr: Pipeline) -> pd.Series:
-    """Standardized logistic-regression coefficients (log-odds per 1 SD of each feature),
-    sorted by magnitude."""
-    coef = pd.Series(fitted_lr.named_steps["clf"].coef_[0], index=FEATURES)
-    return coef.reindex(coef.abs().sort_values(ascending=False).index)
+def metric_table(rows: pd.DataFrame, metric: str = "roc_auc", view: str = "binary") -> pd.DataFrame:
+    """Estimators x windows table of one metric from :func:`evaluate`'s rows."""
+    r = rows[(rows.metric == metric) & (rows.view == view)].astype({"value": float})
+    return r.pivot_table(index="estimator", columns="k", values="value", sort=False, dropna=False)
 
 
-def importances(fitted_rf: Pipeline, X: pd.DataFrame, y, n_repeats: int = 20,
-                random_state: int = 0) -> pd.DataFrame:
-    """Random-forest impurity importances and permutation importances (drop in ROC-AUC when
-    a feature is shuffled, :func:`sklearn.inspection.permutation_importance`, on the
-    labelled runs the forest was fit on), sorted by permutation importance."""
-    imp = pd.DataFrame({"impurity": fitted_rf.named_steps["clf"].feature_importances_}, index=FEATURES)
-    perm = permutation_importance(fitted_rf, X[FEATURES], y, scoring="roc_auc",
-                                  n_repeats=n_repeats, random_state=random_state)
-    imp["permutation_mean"] = perm.importances_mean
-    imp["permutation_std"] = perm.importances_std
-    return imp.sort_values("permutation_mean", ascending=False)
+def summary_at(rows: pd.DataFrame, k, view: str = "binary",
+               metrics=("roc_auc", "pr_auc", "balanced_accuracy", "precision", "recall", "brier")) -> pd.DataFrame:
+    """Estimators x metrics table at window ``k`` from :func:`evaluate`'s rows."""
+    r = rows[(rows.k == k) & (rows.view == view) & rows.metric.isin(metrics)].astype({"value": float})
+    t = r.pivot_table(index="estimator", columns="metric", values="value", sort=False, dropna=False)
+    return t[[m for m in metrics if m in t]]
 
 
-def results_table(results: dict, split: str = "loo") -> pd.DataFrame:
-    """Models and baselines of an ``evaluation.json`` as one table (rows = estimators)."""
-    rows = []
-    for kind in ("models", "baselines"):
-        for name, r in results.get(kind, {}).items():
-            if split not in r:
-                continue
-            m = {k: v for k, v in r[split].items() if k != "confusion_matrix"}
-            rows.append({"kind": kind[:-1], "name": name, **m})
-    return pd.DataFrame(rows).set_index("name") if rows else pd.DataFrame()
+def bootstrap_ci(pred: pd.DataFrame, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
+    """Percentile bootstrap CI of ROC-AUC and balanced accuracy, resampling *groups*.
+
+    Parameters
+    ----------
+    pred : DataFrame
+        One estimator's predictions at one window (``y`` 0/1 or classes, ``pred``, ``score``,
+        ``group_id``); binary view (``y == "overfit"`` when the target is multi-class).
+
+    Returns
+    -------
+    dict
+        ``{metric: {"estimate", "low", "high"}}`` (Efron & Tibshirani 1993, percentile method).
+    """
+    rng = np.random.default_rng(seed)
+    nan = {"estimate": float("nan"), "low": float("nan"), "high": float("nan")}
+    if len(pred) == 0 or pred["y"].nunique() < 2:
+        return {"roc_auc": dict(nan), "balanced_accuracy": dict(nan)}
+    y = pred["y"].to_numpy()
+    y = (y == POSITIVE).astype(int) if y.dtype == object else y.astype(int)
+    yp = pred["pred"].to_numpy()
+    yp = (yp == POSITIVE).astype(int) if yp.dtype == object else yp.astype(int)
+    s = pred["score"].to_numpy(float)
+    codes, uniques = pd.factorize(pred["group_id"].astype(str))
+    idx_by_group = [np.flatnonzero(codes == j) for j in range(len(uniques))]
+    fns = {"roc_auc": lambda i: roc_auc_score(y[i], s[i]),
+           "balanced_accuracy": lambda i: balanced_accuracy_score(y[i], yp[i])}
+    out = {}
+    for name, fn in fns.items():
+        vals = []
+        for _ in range(n_boot):
+            i = np.concatenate([idx_by_group[j] for j in rng.integers(0, len(idx_by_group), len(idx_by_group))])
+            if len(np.unique(y[i])) == 2:
+                vals.append(fn(i))
+        a = (1 - level) / 2
+        lo, hi = (float(np.quantile(vals, a)), float(np.quantile(vals, 1 - a))) if vals else (np.nan, np.nan)
+        out[name] = {"estimate": float(fn(np.arange(len(y)))), "low": lo, "high": hi}
+    return out
+
+
+def oof_permutation_importance(est, X: pd.DataFrame, y, groups, cv, columns, n_repeats: int = 5,
+                               seed: int = 0) -> pd.DataFrame:
+    """Permutation importance measured on held-out folds only: for every outer fold the
+    model is fit on the training groups and the drop in ROC-AUC on the *test* groups is
+    measured when one column is shuffled (:func:`sklearn.inspection.permutation_importance`
+    on the test fold); mean and std over folds. Binary targets only."""
+    from sklearn.inspection import permutation_importance
+
+    X = X[list(columns)]
+    y = np.asarray(y).astype(int)
+    drops = []
+    for train, test in cv.split(X, y, groups):
+        fitted = clone(est).fit(X.iloc[train], y[train])
+        if len(np.unique(y[test])) < 2:
+            continue
+        r = permutation_importance(fitted, X.iloc[test], y[test], scoring="roc_auc", n_repeats=n_repeats,
+                                   random_state=seed)
+        drops.append(pd.Series(r.importances_mean, index=X.columns))
+    d = pd.concat(drops, axis=1).loc[list(columns)]
+    return pd.DataFrame({"mean": d.mean(axis=1), "std": d.std(axis=1)}).sort_values("mean", ascending=False)

@@ -1,9 +1,15 @@
-"""Overfit forecast for a new run: the study's meta-model applied to any epoch-based log.
+"""Overfit forecast for a new run, the risk-driven stopping callback and its replay.
 
-The meta-model (saved with skops by notebook 04 as ``data/meta/meta_model_<name>_k<k>.skops``)
-needs the per-epoch training and validation loss and accuracy for epochs 1..k.
-:func:`curves_to_epoch_log` turns a :class:`~overfit_forecast.readers.Curves` into that
-form; :func:`forecast` refuses, with the reason, logs it cannot score.
+Two saved forecasters, each one scikit-learn Pipeline (feature extractor with its window +
+classifier) in skops format, so the window travels with the model:
+
+- ``data/meta/forecaster_fraction_f<f>.skops`` (chapter 9): any log with training and
+  validation loss, step- or epoch-based (:class:`overfit_forecast.reallogs.FractionFeatures`);
+- ``data/meta/forecaster_epochs_k<k>.skops`` (chapter 4): per-epoch logs with training and
+  validation accuracy and at least k epochs (:class:`overfit_forecast.features.EarlyCurveFeatures`).
+
+:func:`forecast` uses the epoch model where it applies and the fraction model otherwise;
+it refuses, with the reason, logs neither can score.
 
 Caveat printed with every forecast: the study measures training accuracy in eval mode over
 the whole training set after each epoch; most frameworks log a running average during the
@@ -12,14 +18,14 @@ epoch (lower, noisier), so forecasts on such logs are less reliable.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .features import FEATURES, TooFewEpochsError, early_features
+from .criteria import early_stopping
+from .features import TooFewEpochsError
 from .readers import Curves
 
 NEEDED = [("train", "loss"), ("val", "loss"), ("train", "accuracy"), ("val", "accuracy")]
@@ -63,85 +69,252 @@ def curves_to_epoch_log(curves: Curves) -> pd.DataFrame:
     return wide[["epoch", "train_loss", "val_loss", "train_acc", "val_acc", "gap"]].sort_values("epoch").reset_index(drop=True)
 
 
-def default_model_path(meta_dir: str | os.PathLike = "data/meta", k: int = 10,
-                       name: str = "logistic_regression") -> Path:
-    """``<meta_dir>/meta_model_<name>_k<k>.skops`` (relative paths from the project root)."""
+def default_model_path(meta_dir: str | os.PathLike = "data/meta", k: int = 10, kind: str = "epochs",
+                       f: float = 0.3) -> Path:
+    """``<meta_dir>/forecaster_epochs_k<k>.skops`` (kind "epochs") or
+    ``<meta_dir>/forecaster_fraction_f<f>.skops`` (kind "fraction"), from the project root."""
     from .paths import project_path
 
-    return project_path(meta_dir) / f"meta_model_{name}_k{k}.skops"
+    name = f"forecaster_epochs_k{k}.skops" if kind == "epochs" else f"forecaster_fraction_f{f:g}.skops"
+    return project_path(meta_dir) / name
 
 
-def forecast(curves: Curves, model_path: str | os.PathLike | None = None, k: int = 10) -> dict:
-    """Overfit probability of a run from its first ``k`` epochs.
+def _window(model):
+    """("epochs", k) or ("fraction", f) from the Pipeline's first step."""
+    first = model.steps[0][1] if hasattr(model, "steps") else None
+    if first is not None and hasattr(first, "k"):
+        return "epochs", first.k
+    if first is not None and hasattr(first, "f"):
+        return "fraction", first.f
+    raise ForecastRefused(f"{type(model).__name__}: not a forecaster Pipeline (feature extractor first)")
+
+
+def _epoch_input(curves: Curves, k: int):
+    log = curves_to_epoch_log(curves)
+    ok = log[(log.epoch >= 1) & (log.epoch <= k)]
+    if len(ok) < k or not np.isfinite(ok[["train_loss", "val_loss", "train_acc", "val_acc"]].to_numpy(float)).all():
+        raise ForecastRefused(f"{curves.source}: the epoch model needs every epoch 1..{k} with finite losses "
+                              f"and accuracies; the log has whole epochs {log.epoch.tolist()[:12]}")
+    return [log]
+
+
+def forecast(curves: Curves, model_path: str | os.PathLike | None = None, k: int | None = None) -> dict:
+    """Probability that a run ends overfitting, from the start of its log.
+
+    With ``model_path`` that model is used. Without it, the epoch model (``k`` epochs,
+    default 10) when the log has per-epoch training and validation accuracy for epochs
+    1..k, else the fraction model (first 30 % of the evaluations; the log is taken as the
+    whole run).
 
     Returns
     -------
     dict
-        ``probability`` (of ending overfit, by the study's labels), ``label`` (0/1 at 0.5),
-        ``k``, ``model``, ``features`` (values), ``drivers`` (for logistic regression: each
-        feature's contribution to the log-odds, largest first), ``caveat``.
+        ``probability``, ``label`` (the model's ``predict``: 1 = ends overfitting),
+        ``window`` ("k=10 epochs" / "first 30 % of the evaluations"), ``model`` (file
+        name), ``features`` (values), ``caveat``.
 
     Raises
     ------
     ForecastRefused
-        Fewer than k whole epochs, no accuracy metrics, steps without epochs, or no model.
+        No model file, or a log the chosen model cannot score (the message says why).
     """
-    from .runlog import load_model as load_meta_model
+    from .reallogs import TooShortError
+    from .runlog import load_model
 
-    log = curves_to_epoch_log(curves)
-    try:
-        feats = early_features(log, k)
-    except TooFewEpochsError:
-        raise ForecastRefused(f"{curves.source}: the forecast needs every epoch 1..{k}; the log has whole epochs "
-                              f"{log.epoch.tolist()[:12]}") from None
-    if not all(math.isfinite(v) for v in feats.values()):
-        raise ForecastRefused(f"{curves.source}: non-finite values in the first {k} epochs (diverged run?)")
-    path = Path(model_path) if model_path else default_model_path(k=k)
-    if not path.exists():
-        raise ForecastRefused(f"{path}: no meta-model for k={k}; run notebook 04 (make all) or pass --model")
-    model = load_meta_model(path)
-    X = pd.DataFrame([feats], columns=FEATURES)
-    proba = float(model.predict_proba(X)[0, 1])
-    drivers = None
-    clf = model.steps[-1][1] if hasattr(model, "steps") else model
-    if hasattr(clf, "coef_"):
-        z = model[:-1].transform(X)[0]
-        contrib = pd.Series(clf.coef_[0] * z, index=FEATURES)
-        drivers = [{"feature": f, "value": feats[f], "contribution": float(c)}
-                   for f, c in contrib.reindex(contrib.abs().sort_values(ascending=False).index).items()]
-    elif hasattr(clf, "feature_importances_"):
-        imp = pd.Series(clf.feature_importances_, index=FEATURES).sort_values(ascending=False)
-        drivers = [{"feature": f, "value": feats[f], "importance": float(i)} for f, i in imp.items()]
-    return dict(probability=proba, label=int(proba >= 0.5), k=k, model=str(path.name), features=feats,
-                drivers=drivers, caveat=__doc__.split("Caveat printed with every forecast: ")[1].strip())
+    paths = ([Path(model_path)] if model_path else
+             [default_model_path(k=k or 10), default_model_path(kind="fraction")])
+    reasons = []
+    for path in paths:
+        if not path.exists():
+            reasons.append(f"{path}: no such model (run notebooks 04 and 09, or pass --model)")
+            continue
+        model = load_model(path)
+        kind, window = _window(model)
+        try:
+            X = _epoch_input(curves, window) if kind == "epochs" else [curves]
+            feats = model.steps[0][1].transform(X)
+        except (ForecastRefused, TooShortError, TooFewEpochsError) as exc:
+            reasons.append(str(exc))
+            continue
+        proba = float(model.predict_proba(X)[0, list(model.classes_).index(1)])
+        label = int(model.predict(X)[0])
+        desc = f"k={window} epochs" if kind == "epochs" else f"first {window:.0%} of the evaluations"
+        return dict(probability=proba, label=label, window=desc, k=window, model=path.name,
+                    features={c: float(v) for c, v in feats.iloc[0].items()},
+                    drivers=drivers(model.steps[-1][1], feats, proba),
+                    caveat=__doc__.split("Caveat printed with every forecast: ")[1].strip())
+    raise ForecastRefused(f"{curves.source}: cannot forecast: " + "; ".join(reasons))
+
+
+def drivers(clf, feats: pd.DataFrame, proba: float) -> list[dict] | None:
+    """Which features drove one forecast, by occlusion: ``contribution`` = the forecast's
+    P(overfit) minus the P(overfit) with that feature replaced by its training median (the
+    median-imputer's ``statistics_`` inside the classifier Pipeline), largest magnitude
+    first. None when the classifier has no median imputer."""
+    prep = getattr(clf, "named_steps", {}).get("prep")
+    med = {}
+    for _, trans, cols in getattr(prep, "transformers_", []):
+        first = trans.steps[0][1] if hasattr(trans, "steps") else None
+        if hasattr(first, "statistics_"):
+            med.update(zip(cols, first.statistics_))
+    if not med:
+        return None
+    pos = list(clf.classes_).index(1)
+    out = []
+    for c in feats.columns:
+        if c in med:
+            x = feats.copy()
+            x[c] = med[c]
+            out.append({"feature": c, "value": float(feats[c].iloc[0]),
+                        "contribution": float(proba - clf.predict_proba(x)[0, pos])})
+    return sorted(out, key=lambda d: -abs(d["contribution"]))
 
 
 class RiskDrivenStopping:
     """Training callback: forecast the overfit risk at epoch ``k``; if it is at least
-    ``threshold``, switch to patience-based early stopping on validation loss.
+    ``threshold``, switch on early stopping on validation loss from epoch k.
 
     Use with :func:`overfit_forecast.training.run_training` (``callback=``) or call it from
     any loop as ``stop = cb(epoch, log)`` with the per-epoch log so far (columns ``epoch,
     train_loss, val_loss, train_acc, val_acc``). Before epoch k it never stops; at k it
-    computes the risk once (:attr:`risk`) with ``model`` (a fitted meta-model, e.g. from
-    :func:`overfit_forecast.evaluation.load_meta_model`); a low-risk run is never stopped; a
-    high-risk run stops as soon as ``patience`` epochs have passed without a new minimum of
-    validation loss (Keras ``EarlyStopping(patience=...)`` semantics, counted from the best
-    epoch so far, so it may stop at k itself).
+    computes the risk once (:attr:`risk`) with ``model.predict_proba([(log, planned_epochs)])``
+    (an epoch forecaster Pipeline); a low-risk run is never stopped; a high-risk run then
+    follows :func:`overfit_forecast.criteria.early_stopping` with ``start_from_epoch=k``
+    (Keras ``EarlyStopping(patience=..., start_from_epoch=k)``). ``patience=0`` stops at k.
     """
 
-    def __init__(self, model, k: int = 10, threshold: float = 0.5, patience: int = 3):
+    def __init__(self, model, k: int = 10, threshold: float = 0.5, patience: int = 3,
+                 planned_epochs: int | None = None):
         self.model, self.k, self.threshold, self.patience = model, k, threshold, patience
+        self.planned_epochs = planned_epochs
         self.risk: float | None = None
 
     def __call__(self, epoch: int, log: pd.DataFrame) -> bool:
         if epoch < self.k:
             return False
         if self.risk is None:
-            X = pd.DataFrame([early_features(log, self.k)], columns=FEATURES)
-            self.risk = float(self.model.predict_proba(X)[0, 1])
+            self.risk = float(self.model.predict_proba([(log, self.planned_epochs)])[0, 1])
         if self.risk < self.threshold:
             return False
+        if self.patience == 0:
+            return True
         vl = log["val_loss"].to_numpy(float)
-        best = int(np.argmin(np.where(np.isfinite(vl), vl, np.inf)))
-        return int(log["epoch"].iloc[-1]) - int(log["epoch"].iloc[best]) >= self.patience
+        return bool(early_stopping(vl, patience=self.patience, start_from_epoch=self.k)["stopped"])
+
+
+def _patient(values: np.ndarray, patience: int) -> bool:
+    """Optuna ``PatientPruner``'s condition (optuna.pruners.PatientPruner.prune, minimize,
+    ``min_delta=0``): the best value before the last ``patience + 1`` steps is better than the
+    best within them, i.e. no improvement for ``patience`` steps."""
+    before, after = values[: -patience - 1], values[-patience - 1:]
+    return bool(before.size and np.nanmin(before) < np.nanmin(after))
+
+
+def median_pruner_stops(val_loss: np.ndarray, warmup: int = 5, patience: int | None = None) -> np.ndarray:
+    """Epoch index at which an Optuna ``MedianPruner(n_warmup_steps=warmup)`` (or, with
+    ``patience``, ``PatientPruner(MedianPruner, patience)``) would prune each run.
+
+    Parameters
+    ----------
+    val_loss : ndarray, shape (n_runs, n_epochs)
+        Validation loss per run (rows) and epoch (columns, epoch 0 first); NaN after a
+        run's last epoch.
+
+    Returns
+    -------
+    ndarray of int, shape (n_runs,)
+        The pruning epoch, or the run's last epoch when it is never pruned. A run is pruned
+        at epoch e >= warmup when its best value so far is worse than the median of the
+        *other* runs' values at e (Optuna compares with earlier trials; here every other run
+        of the sweep plays that role); with ``patience``, only when it also has not improved
+        on its best for ``patience`` epochs (Optuna's PatientPruner).
+    """
+    v = np.asarray(val_loss, float)
+    n = v.shape[0]
+    last = np.array([np.flatnonzero(np.isfinite(r)).max() if np.isfinite(r).any() else 0 for r in v])
+    best = np.fmin.accumulate(np.where(np.isfinite(v), v, np.inf), axis=1)
+    stops = last.copy()
+    for i in range(n):
+        others = np.delete(v, i, axis=0)
+        for e in range(warmup, last[i] + 1):
+            col = others[:, e][np.isfinite(others[:, e])]
+            if not col.size or not best[i, e] > np.median(col):
+                continue
+            if patience is not None and not _patient(v[i, : e + 1], patience):
+                continue
+            stops[i] = e
+            break
+    return stops
+
+
+def replay_policies(logs: list[pd.DataFrame], flags, k: int, patience: int = 3, warmup: int = 5) -> pd.DataFrame:
+    """Replay stopping policies on finished per-epoch logs (epoch 0 first, one row per epoch).
+
+    Policies (decisions on validation loss only):
+
+    - ``full``: train every planned epoch;
+    - ``patience``: :func:`~overfit_forecast.criteria.early_stopping` from epoch 1;
+    - ``risk``: train to k; where ``flags[i]`` (the run's *held-out* forecast) is true,
+      early stopping from epoch k (``start_from_epoch=k``), else every epoch;
+    - ``median_pruner`` / ``patient_pruner``: :func:`median_pruner_stops` (warm-up ``warmup``).
+
+    Accuracy: the validation accuracy **of the model at the stop epoch** (no checkpoint is
+    restored, so no epoch is chosen for its validation score; the stop epoch is chosen on
+    validation *loss*, a different signal).
+
+    Returns
+    -------
+    DataFrame
+        One row per run: ``<policy>_epochs`` (epochs trained) and ``<policy>_acc``.
+    """
+    t = max(len(g) for g in logs)
+    vl = np.full((len(logs), t), np.nan)
+    for i, g in enumerate(logs):
+        vl[i, : len(g)] = g["val_loss"].to_numpy(float)
+    pruned = median_pruner_stops(vl, warmup)
+    patient = median_pruner_stops(vl, warmup, patience)
+    rows = []
+    for i, (g, flag) in enumerate(zip(logs, flags)):
+        v, acc, last = g["val_loss"].to_numpy(float), g["val_acc"].to_numpy(float), len(g) - 1
+        stops = {"full": last,
+                 "patience": early_stopping(v, patience=patience, start_from_epoch=1)["stop_index"],
+                 "risk": early_stopping(v, patience=patience, start_from_epoch=min(k, last))["stop_index"]
+                 if flag else last,
+                 "median_pruner": int(min(pruned[i], last)), "patient_pruner": int(min(patient[i], last))}
+        rows.append({**{f"{p}_epochs": int(s) for p, s in stops.items()},
+                     **{f"{p}_acc": float(acc[s]) for p, s in stops.items()}})
+    return pd.DataFrame(rows)
+
+
+def replay_summary(replay: pd.DataFrame, tolerance: float = 0.002) -> pd.DataFrame:
+    """Per policy: share of full-training compute (epochs), mean accuracy at the stop, mean
+    accuracy lost against full training (points), and **false kills**: runs stopped early
+    that would have ended more than ``tolerance`` better had they trained every epoch."""
+    out = {}
+    full_e, full_a = replay["full_epochs"], replay["full_acc"]
+    for p in [c.removesuffix("_epochs") for c in replay if c.endswith("_epochs")]:
+        stopped = replay[f"{p}_epochs"] < full_e
+        lost = full_a - replay[f"{p}_acc"]
+        out[p] = {"compute_share": float(replay[f"{p}_epochs"].sum() / full_e.sum()),
+                  "mean_acc": float(replay[f"{p}_acc"].mean()),
+                  "mean_acc_lost_points": float(100 * lost.mean()),
+                  "runs_stopped": int(stopped.sum()),
+                  "false_kills": int((stopped & (lost > tolerance)).sum())}
+    return pd.DataFrame(out).T
+
+
+def lead_time(log: pd.DataFrame, k: int, gl_alpha: float = 5.0) -> dict:
+    """Lead of a forecast made at epoch ``k`` over Prechelt's GL_alpha on the full log.
+
+    Returns ``gl_fires_epoch`` (first epoch with GL > ``gl_alpha`` percent, on validation
+    loss; None if it never fires), ``lead`` (``gl_fires_epoch - k``; None if it never fires:
+    such runs are counted apart, never as "not before GL") and ``val_acc_peak_epoch``.
+    """
+    from .criteria import generalization_loss
+
+    gl = generalization_loss(log["val_loss"].to_numpy(float))
+    fired = np.flatnonzero(gl > gl_alpha)
+    e = int(log["epoch"].iloc[fired[0]]) if fired.size else None
+    va = log["val_acc"].to_numpy(float)
+    return {"gl_fires_epoch": e, "lead": None if e is None else e - k,
+            "val_acc_peak_epoch": int(log["epoch"].iloc[int(np.nanargmax(va))])}

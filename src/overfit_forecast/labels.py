@@ -30,8 +30,14 @@ Other pathologies (column ``pathology``, exactly one per run):
   set; a run stuck at chance after a too-high learning rate lands here);
 - ``healthy``: none of the above.
 
-For diverged and failed runs ``overfit`` is empty (NaN): they are not in the meta-dataset's
-labelled population.
+``pathology`` is the run's **end state**, the multi-class target of the forecast; ``overfit``
+is its binary view, overfit (1) versus every other end state (0, diverged runs included:
+at epoch k nobody knows which runs will collapse later). Only failed runs, which raised
+before logging a usable curve, have ``overfit`` NaN.
+
+Smoothed variant (``smooth > 1`` in :func:`label_log`): the rules are judged on the curves
+after a centred rolling mean over ``smooth`` epochs (``pandas.Series.rolling(center=True,
+min_periods=1)``), so one noisy last epoch does not decide the label.
 """
 
 from __future__ import annotations
@@ -141,23 +147,46 @@ def _collapsed(v: dict, th: LabelThresholds) -> bool:
     return bool(v["loss_blowup"] > th.diverge_factor or v["train_loss_final"] >= v["train_loss_first"])
 
 
+def smooth_log(log: pd.DataFrame, window: int = 3) -> pd.DataFrame:
+    """The log with loss and accuracy curves replaced by their centred rolling mean over
+    ``window`` epochs (``min_periods=1``; epoch 0 is kept as logged). ``window=1``: unchanged."""
+    if window <= 1:
+        return log
+    out = log.copy()
+    for c in ("train_loss", "val_loss", "train_acc", "val_acc"):
+        if c in out:
+            head = out[c].iloc[:1]
+            tail = out[c].iloc[1:].rolling(window, center=True, min_periods=1).mean()
+            out[c] = pd.concat([head, tail]).to_numpy()
+    if "gap" in out:
+        out["gap"] = out["train_acc"] - out["val_acc"]
+    return out
+
+
 def label_log(log: pd.DataFrame, status: str = "completed",
-              th: LabelThresholds = LabelThresholds()) -> dict:
+              th: LabelThresholds = LabelThresholds(), smooth: int = 1) -> dict:
     """Label one run from its log and status (see module docstring).
+
+    Parameters
+    ----------
+    smooth : int
+        Judge the overfitting rules on curves smoothed over this many epochs
+        (:func:`smooth_log`); 1 = raw curves. Divergence is always judged on the raw log.
 
     Returns
     -------
     dict
         The :func:`rule_values`, one ``rule_<name>`` bool per rule, ``rules_fired``
-        (``;``-joined names), ``overfit`` (1 / 0, NaN for diverged or failed runs) and
-        ``pathology``.
+        (``;``-joined names), ``overfit`` (1 for overfit, 0 for every other end state, NaN
+        for failed runs) and ``pathology`` (the end state).
     """
-    values = rule_values(log)
-    if status == "completed" and _collapsed(values, th):
+    raw_values = rule_values(log)
+    values = rule_values(smooth_log(log, smooth)) if smooth > 1 else raw_values
+    if status == "completed" and _collapsed(raw_values, th):
         status = "diverged"
     if status in ("diverged", "failed"):
         fired = {r: False for r in RULES}
-        overfit, pathology = float("nan"), status
+        overfit, pathology = (0 if status == "diverged" else float("nan")), status
     else:
         fired = apply_rules(values, th)
         overfit = int(any(fired.values()))
@@ -178,7 +207,7 @@ def label_log(log: pd.DataFrame, status: str = "completed",
 
 
 def build_meta_dataset(log_dir: str | os.PathLike,
-                       th: LabelThresholds = LabelThresholds()) -> pd.DataFrame:
+                       th: LabelThresholds = LabelThresholds(), smooth: int = 1) -> pd.DataFrame:
     """Label every run listed in ``<log_dir>/sweep.csv``.
 
     Returns
@@ -203,7 +232,7 @@ def build_meta_dataset(log_dir: str | os.PathLike,
         status = rec["status"]
         if status == "missing" or not log_path.exists():
             continue
-        rows.append({**rec, **label_log(read_log(log_path), status, th)})
+        rows.append({**rec, **label_log(read_log(log_path), status, th, smooth)})
     return pd.DataFrame(rows)
 
 
@@ -256,3 +285,37 @@ def sensitivity_table(log_dir_or_logs, grid: dict[str, list[float]],
 def thresholds_to_json(th: LabelThresholds) -> str:
     """The thresholds as indented JSON (to record them beside results)."""
     return json.dumps(dataclasses.asdict(th), indent=2)
+
+
+THRESHOLDS_FILE = "label_thresholds.json"
+
+
+def save_thresholds(th: LabelThresholds, meta_dir: str | os.PathLike) -> Path:
+    """Write the thresholds to ``<meta_dir>/label_thresholds.json`` (atomically), so every
+    later stage labels with the thresholds chapter 2 used. Returns the path."""
+    from .runlog import atomic_write_text
+
+    path = Path(meta_dir) / THRESHOLDS_FILE
+    atomic_write_text(path, thresholds_to_json(th))
+    return path
+
+
+def load_thresholds(meta_dir: str | os.PathLike) -> LabelThresholds:
+    """The thresholds chapter 2 wrote to ``<meta_dir>/label_thresholds.json``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file (run notebook 02 first).
+    ValueError
+        Unknown field in the file (named).
+    """
+    path = Path(meta_dir) / THRESHOLDS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run notebook 02 (labels) first")
+    d = json.loads(path.read_text())
+    known = {f.name for f in dataclasses.fields(LabelThresholds)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown threshold(s) {unknown}; known: {sorted(known)}")
+    return LabelThresholds(**d)

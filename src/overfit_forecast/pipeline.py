@@ -39,7 +39,7 @@ from .paths import project_root
 
 #: The notebooks of the book, in execution order.
 NOTEBOOKS = ["01_sweep", "02_labels", "03_features", "04_meta_models", "05_sweep_pathologies", "06_run_diagnosis",
-             "07_forecast_beyond", "08_transfer", "90_conclusions"]
+             "07_forecast_beyond", "08_transfer", "09_real_logs_forecast", "90_conclusions"]
 
 #: Where the input hashes of the last run are kept, inside the output folder.
 DIGEST_FILE = "pipeline_inputs.json"

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 #: Columns of a run's per-epoch log.
 LOG_COLUMNS = ["epoch", "train_loss", "val_loss", "train_acc", "val_acc", "gap", "lr", "seconds"]
@@ -127,10 +126,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_log(rows: list[dict], path: str | os.PathLike) -> None:
     """Write a run's per-epoch rows (dicts keyed by :data:`LOG_COLUMNS`) atomically."""
+    import pandas as pd  # imported here: diagnose and inspect import this module without pandas
+
     atomic_write_text(path, pd.DataFrame(rows, columns=LOG_COLUMNS).to_csv(index=False))
 
 
-def read_log(path: str | os.PathLike) -> pd.DataFrame:
+def read_log(path: str | os.PathLike) -> "pd.DataFrame":
     """Read a run's per-epoch log, checking its columns.
 
     Returns a DataFrame with at least :data:`LOG_COLUMNS`, one row per epoch.
@@ -140,6 +141,8 @@ def read_log(path: str | os.PathLike) -> pd.DataFrame:
     ValueError
         Missing columns (the message names the file and the columns).
     """
+    import pandas as pd
+
     df = pd.read_csv(path)
     missing = [c for c in LOG_COLUMNS if c not in df.columns]
     if missing:
@@ -175,7 +178,9 @@ def save_model(model, path: str | os.PathLike) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    sio.dump(model, tmp)
+    import zipfile
+
+    sio.dump(model, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9)  # forests shrink ~10x
     os.replace(tmp, path)
 
 

@@ -105,7 +105,8 @@ def up_successive_strips(val_loss, k: int = 5) -> int:
 
 def least_squares_slope(y, x=None) -> float:
     """Slope of the ordinary least-squares line through ``(x, y)`` (``x`` = 0, 1, ... by
-    default): ``cov(x, y) / var(x)`` over the finite pairs (the same value as
+    default): ``cov(x, y) / var(x)`` over the finite pairs, the closed-form simple linear
+    regression estimate (Wasserman 2004, *All of Statistics*, sec. 13.1) (the same value as
     :func:`scipy.stats.linregress`, without importing scipy.stats). NaN if fewer than 2
     finite points or ``x`` constant."""
     y = _as_float(y, "y")

@@ -84,14 +84,15 @@ def accounting(run: RunView) -> dict:
     """Step/epoch bookkeeping: optimizer steps per epoch implied by the log (median of
     step / epoch), global step, final epoch, the fraction of the last epoch run, and the examples
     per epoch implied by batch size x gradient accumulation when the log gives them."""
-    t = run.curves.table.dropna(subset=["step", "epoch"])
-    t = t[(t.step > 0) & (t.epoch > 0)]
-    if len(t) < 2:
+    c = run.curves
+    ok = (c.step > 0) & (c.epoch > 0)  # NaN compares False: rows with both a step and an epoch
+    step, epoch = c.step[ok], c.epoch[ok]
+    if step.size < 2:
         return dict(note="the log does not carry both steps and epochs: no accounting")
-    spe = float(np.median((t.step / t.epoch).to_numpy(float)))
+    spe = float(np.median(step / epoch))
     meta = run.meta
-    ep = float(meta.get("epoch", t.epoch.max()))
-    out = dict(steps_per_epoch=num(spe), global_step=num(meta.get("global_step", t.step.max())), final_epoch=num(ep),
+    ep = float(meta.get("epoch", epoch.max()))
+    out = dict(steps_per_epoch=num(spe), global_step=num(meta.get("global_step", step.max())), final_epoch=num(ep),
                fraction_of_last_epoch=num(ep - math.floor(ep)))
     bs, ga = meta.get("train_batch_size"), meta.get("gradient_accumulation_steps") or 1
     if bs:
@@ -181,9 +182,10 @@ def check_checkpoint_mismatch(run: RunView, th: DiagnosisThresholds) -> list[Fin
 def check_step_backwards(run: RunView, th: DiagnosisThresholds) -> list[Finding]:
     """``step_backwards``: the step counter of a curve goes backwards in the file (a resumed run
     logging into the same file, or several runs in one log)."""
-    t = run.curves.table
-    for (split, metric), g in t.dropna(subset=["step"]).groupby(["split", "metric"], sort=True):
-        st = g.step.to_numpy(float)
+    c = run.curves
+    for split, metric in c.keys():
+        st = c.step[c.mask(split, metric)]
+        st = st[~np.isnan(st)]
         back = np.flatnonzero(np.diff(st) < 0)
         if back.size:
             i = int(back[0])

@@ -160,17 +160,23 @@ def _canon(name: str | None) -> str | None:
 def all_series(curves: Curves, by: str) -> dict:
     """Every curve of the log on one x-axis (``by``: "step" or "epoch"), as
     ``{(split, metric): Series}``, sorted by x (stable), points without an x dropped; built with
-    one pass over the table."""
-    t = curves.table
+    one pass over the curves' numpy columns (curves in order of first appearance)."""
+    splits, si = np.unique(curves.split, return_inverse=True)
+    metrics, mi = np.unique(curves.metric, return_inverse=True)
+    code = si.reshape(-1) * len(metrics) + mi.reshape(-1)
+    rows = np.argsort(code, kind="stable")  # rows grouped by curve, file order kept inside a curve
+    bounds = np.flatnonzero(np.diff(code[rows])) + 1
+    groups = sorted(np.split(rows, bounds), key=lambda g: g[0]) if rows.size else []
+    xcol = curves.step if by == "step" else curves.epoch
     out = {}
-    for (split, metric), g in t.groupby(["split", "metric"], sort=False):
-        x = g[by].to_numpy(float)
+    for g in groups:
+        x = xcol[g]
         order = np.argsort(x, kind="stable")
-        order = order[np.isfinite(x[order])]
+        order = g[order[np.isfinite(x[order])]]
         if order.size:
-            out[(split, metric)] = Series(metric, x[order], g["value"].to_numpy(float)[order],
-                                          g["step"].to_numpy(float)[order], g["epoch"].to_numpy(float)[order],
-                                          lower_is_better(metric))
+            split, metric = str(curves.split[g[0]]), str(curves.metric[g[0]])
+            out[(split, metric)] = Series(metric, xcol[order], curves.value[order], curves.step[order],
+                                          curves.epoch[order], lower_is_better(metric))
     return out
 
 
@@ -203,10 +209,10 @@ def _declared_metric(curves: Curves, override: str | None) -> str | None:
         return override or curves.meta["metric_for_best_model"]
     best = curves.meta.get("best_metric")
     if isinstance(best, (int, float)) and not isinstance(best, bool):
-        val = curves.table[curves.table.split == "val"]
-        hit = val[np.isclose(val.value, best, rtol=1e-9, atol=0)]
-        if len(hit):
-            return str(hit.metric.iloc[0])
+        val = curves.split == "val"
+        hit = np.flatnonzero(val & np.isclose(curves.value, best, rtol=1e-9, atol=0))
+        if hit.size:
+            return str(curves.metric[hit[0]])
     return None
 
 
@@ -251,13 +257,13 @@ def prepare(curves: Curves, metric_for_best_model: str | None = None) -> RunView
     task = task_metric_name(val) or (None if primary else next(iter(val), None))  # else the only curve there is
     anchor = primary or task
     if anchor:
-        anchor_rows = curves.series("val", anchor)
+        anchor_steps = curves.step[curves.mask("val", anchor)]
     elif "loss" in curves.metrics("train"):
-        anchor_rows = curves.series("train", "loss")
+        anchor_steps = curves.step[curves.mask("train", "loss")]
     else:
         raise DiagnosisError(f"{curves.source}: no curve to diagnose: a diagnosis needs an evaluation curve or a "
                              "training loss.")
-    by = "step" if len(anchor_rows) and anchor_rows.step.notna().all() else "epoch"
+    by = "step" if anchor_steps.size and not np.isnan(anchor_steps).any() else "epoch"
     index = all_series(curves, by)
     ev = index.get(("val", primary)) if primary else None
     tr = index.get(("train", "loss"))

@@ -10,6 +10,11 @@ client, imported only then), our own per-epoch ``logs/`` CSV, and any per-epoch 
 
 Sweep tables (one row per trial) are read by :func:`read_sweep` (:mod:`.sweeps`).
 
+Speed: the readers of text and JSON logs use the standard library (:mod:`csv`, :mod:`json`) and
+numpy only; :class:`Curves` keeps numpy columns and builds its pandas ``table`` on first use,
+and the sweep readers are imported on first use, so that ``overfit-forecast diagnose`` does not
+pay for importing pandas (TensorBoard and MLflow logs do: tbparse and mlflow need it).
+
 Problems with the input raise :class:`LogFormatError` (sweeps: :class:`SweepInputError`, a
 subclass) naming the file and the line, column or key; choices made for the user (which of
 several appended runs was read) are :class:`LogFormatWarning`.
@@ -26,7 +31,6 @@ from ._names import (TIDY_COLUMNS, Curves, LogFormatError, LogFormatWarning, Mul
 from .jsonlogs import read_hf_trainer, read_keras_history
 from .runs import read_generic_csv, read_keras_csv, read_lightning_csv, read_ours, split_runs
 from .stores import read_mlflow, read_tensorboard
-from .sweeps import SweepInputError, SweepInputWarning, detect_sweep_format, read_sweep
 
 FORMATS = ("auto", "hf_trainer", "lightning", "keras_csv", "keras_history", "tensorboard",
            "mlflow", "overfit_forecast", "csv")
@@ -36,6 +40,19 @@ __all__ = ["FORMATS", "TIDY_COLUMNS", "Curves", "LogFormatError", "LogFormatWarn
            "parse_numbers", "read_curves", "read_generic_csv", "read_hf_trainer", "read_keras_csv",
            "read_keras_history", "read_lightning_csv", "read_mlflow", "read_ours", "read_sweep",
            "read_table", "read_tensorboard", "read_text", "sniff", "split_metric", "split_runs"]
+
+
+_SWEEP_NAMES = ("SweepInputError", "SweepInputWarning", "detect_sweep_format", "read_sweep")
+
+
+def __getattr__(name: str):
+    """The sweep readers (:mod:`.sweeps`, pandas-based) are imported on first use, so that
+    reading a run log imports no pandas."""
+    if name in _SWEEP_NAMES:
+        from . import sweeps
+
+        return getattr(sweeps, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_curves(path: str | os.PathLike, format: str = "auto", column_map: dict | None = None,

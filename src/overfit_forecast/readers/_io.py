@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ._names import LogFormatError
 
@@ -20,6 +20,7 @@ _SEPARATORS = ",;\t|"
 MISSING = {"", "none", "null", "na", "n/a", "<na>"}
 _INF = {"infinity": "inf", "+inf": "inf", "+infinity": "inf", "-infinity": "-inf"}
 _TENSOR = re.compile(r"^tensor\(\s*([^,)\s]+)[^)]*\)$")
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def read_text(path: Path) -> str:
@@ -49,13 +50,33 @@ def read_text(path: Path) -> str:
 
 @dataclass
 class Table:
-    """A text table as strings: ``frame`` (every cell a stripped ``str``), ``sep``, and
-    ``header_line`` (1-based line number of the header in the file; data row ``i`` is on line
-    ``header_line + 1 + i`` when the file has no blank lines)."""
+    """A text table as strings: ``columns`` (header names, stripped, duplicates renamed
+    ``a.1``, blanks ``Unnamed: i`` as pandas names them), ``cells`` (one list of ``str`` per
+    column, a short row padded with ``""``), ``sep``, and ``header_line`` (1-based line number
+    of the header in the file; data row ``i`` is on line ``header_line + 1 + i`` when the file
+    has no blank lines). ``frame`` is the same table as a pandas DataFrame of ``str``
+    (pandas imported only then)."""
 
-    frame: pd.DataFrame
+    columns: list
+    cells: list
     sep: str
     header_line: int
+
+    def __len__(self) -> int:
+        return len(self.cells[0]) if self.cells else 0
+
+    def column(self, name: str) -> list:
+        """The cells of column ``name`` (``KeyError`` if absent)."""
+        return self.cells[self.columns.index(name)]
+
+    @property
+    def frame(self):
+        """The table as a ``pandas.DataFrame`` of strings, columns in file order."""
+        import pandas as pd
+
+        df = pd.DataFrame({i: pd.Series(c, dtype=object) for i, c in enumerate(self.cells)})
+        df.columns = list(self.columns)
+        return df
 
     def line_of(self, row: int) -> int:
         """1-based file line of data row ``row`` (0-based position)."""
@@ -100,62 +121,159 @@ def _nfields(line: str, sep: str) -> int:
 
 
 def read_table(path: Path, text: str | None = None) -> Table:
-    """Read a delimited text table (separator and title lines sniffed) as strings.
+    """Read a delimited text table (separator and title lines sniffed by :func:`sniff`) as
+    strings, with the standard library's :mod:`csv` reader: quotes as in RFC 4180, spaces after
+    a separator skipped, blank lines skipped, every cell kept as text.
+
+    Empty fields after a row's last column (a separator at the end of the line) are ignored.
 
     Raises
     ------
     LogFormatError
-        Empty, header only, or ragged beyond repair (the message gives the line).
+        Empty, header only, or a row with more (non-empty) fields than the header (the
+        message gives the line).
     """
     text = read_text(path) if text is None else text
     sep, skip = sniff(text)
+    pos = 0
+    for _ in range(skip):
+        m = _LINE_END.search(text, pos)
+        pos = m.end() if m else len(text)
+    body = text[pos:]
     try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, skiprows=skip, dtype=str, keep_default_na=False,
-                         na_values=[], skipinitialspace=True, skip_blank_lines=True, comment=None)
-    except pd.errors.ParserError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        where = f" at line {int(m.group(1)) + skip}" if m else ""
-        raise LogFormatError(f"{path}: not a well-formed {_sep_name(sep)}-separated table{where} "
-                             f"({str(exc).strip()})") from None
-    except pd.errors.EmptyDataError:
-        raise LogFormatError(f"{path}: file is empty") from None
-    df.columns = [str(c).strip().strip('"').strip() for c in df.columns]
-    if len(df) == 0:
-        raise LogFormatError(f"{path}: header only, no rows (columns: {list(df.columns)})")
-    return Table(df, sep, skip + 1)
+        recs = list(csv.reader(io.StringIO(body, newline=""), delimiter=sep, skipinitialspace=True, strict=False))
+    except csv.Error:
+        recs = []
+    lens = list(map(len, recs))
+    if not (lens and lens[0] > 1 and lens.count(lens[0]) == len(lens)):  # blank lines, ragged rows, errors
+        recs = _records_checked(path, body, sep, skip)
+    if not recs:
+        raise LogFormatError(f"{path}: file is empty")
+    header, rows = recs[0], recs[1:]
+    columns = _column_names(header)
+    if not rows:
+        raise LogFormatError(f"{path}: header only, no rows (columns: {columns})")
+    return Table(columns, [list(c) for c in zip(*rows)], sep, skip + 1)
+
+
+def _records_checked(path: Path, body: str, sep: str, skip: int) -> list[list[str]]:
+    """The non-blank records of a table body, each padded or cut to the header's length (the
+    slow path of :func:`read_table`, for ragged tables).
+
+    Raises
+    ------
+    LogFormatError
+        A row with more non-empty fields than the header, or a quoting error (file line named).
+    """
+    reader = csv.reader(io.StringIO(body, newline=""), delimiter=sep, skipinitialspace=True, strict=False)
+    header, rows = None, []
+    try:
+        for rec in reader:
+            if not rec or (len(rec) == 1 and not rec[0].strip()):
+                continue  # a blank line
+            if header is None:
+                header = rec
+                rows.append(rec)
+                continue
+            n = len(header)
+            if len(rec) > n and not any(x.strip() for x in rec[n:]):
+                rec = rec[:n]  # separators at the end of the line: no extra field
+            if len(rec) > n:
+                raise LogFormatError(f"{path}: not a well-formed {_sep_name(sep)}-separated table at line "
+                                     f"{reader.line_num + skip} (expected {n} fields, saw {len(rec)})")
+            rows.append(rec + [""] * (n - len(rec)))
+    except csv.Error as exc:
+        raise LogFormatError(f"{path}: not a well-formed {_sep_name(sep)}-separated table at line "
+                             f"{reader.line_num + skip} ({exc})") from None
+    return rows
+
+
+def _column_names(header: list[str]) -> list[str]:
+    """Header cells as pandas names them (blank -> ``Unnamed: i``, a repeated name -> ``a.1``),
+    then stripped of spaces and quotes."""
+    names, seen = [], {}
+    for i, h in enumerate(header):
+        h = h if h.strip() else f"Unnamed: {i}"
+        base, k = h, seen.get(h, 0)
+        while h in seen:
+            k += 1
+            h = f"{base}.{k}"
+        seen[base] = k
+        seen.setdefault(h, 0)
+        names.append(h)
+    return [str(c).strip().strip('"').strip() for c in names]
 
 
 def _sep_name(sep: str) -> str:
     return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}[sep]
 
 
-def parse_numbers(cells: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parse text cells as floats.
+def parse_numbers(cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse text cells (a sequence of ``str``; a pandas Series works too) as floats.
 
     Accepted: numbers, ``nan``/``inf``/``-inf`` (any case, ``Infinity``), ``x%`` (as x/100),
     ``tensor(x, ...)`` (a printed PyTorch scalar). Returns ``(values, empty, junk)``: the
     float array (NaN where missing or junk), the mask of missing cells (see :data:`MISSING`)
     and the mask of cells that are neither numbers nor missing.
     """
-    vals = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float, na_value=np.nan).copy()
-    raw = cells.to_numpy(dtype=object)
-    empty = raw == ""
-    junk = np.zeros(len(raw), bool)
-    for i in np.flatnonzero(np.isnan(vals) & ~empty):  # the slow path only for cells that are not plain numbers
-        t = str(raw[i]).strip().lower()
-        if t in MISSING:
-            empty[i] = True
-            continue
-        m = _TENSOR.match(t)
-        t = _INF.get(m.group(1) if m else t, m.group(1) if m else t)
-        scale = 1.0
-        if t.endswith("%"):
-            t, scale = t[:-1], 0.01
+    raw = cells.tolist() if hasattr(cells, "tolist") else list(cells)
+    n = len(raw)
+    vals = np.full(n, np.nan)
+    junk = np.zeros(n, bool)
+    if n and set(map(type, raw)) == {str}:  # the fast path: numbers and blanks only
+        empty = np.array(raw, dtype=str) == ""
+        filled = ~empty
         try:
-            vals[i] = float(t) * scale
+            vals[filled] = np.fromiter(map(float, itertools.compress(raw, filled)), float, int(filled.sum()))
+            return vals, empty, junk
         except ValueError:
-            junk[i] = True
+            pass
+    empty = np.zeros(n, bool)
+    for i, x in enumerate(raw):
+        if isinstance(x, str):
+            if x == "":
+                empty[i] = True
+                continue
+            try:
+                vals[i] = float(x)
+                continue
+            except ValueError:
+                pass
+            v = _parse_text(x)
+            if v is None:
+                empty[i] = True
+            elif v is False:
+                junk[i] = True
+            else:
+                vals[i] = v
+        elif x is None:
+            empty[i] = True
+        elif isinstance(x, (int, float, np.number)):
+            vals[i] = float(x)
+        else:
+            v = _parse_text(str(x))
+            if v is False:
+                junk[i] = True
+            elif v is not None:
+                vals[i] = v
     return vals, empty, junk
+
+
+def _parse_text(cell: str):
+    """The slow path of :func:`parse_numbers`: ``None`` when missing, ``False`` when junk,
+    else the float."""
+    t = cell.strip().lower()
+    if t in MISSING:
+        return None
+    m = _TENSOR.match(t)
+    t = _INF.get(m.group(1) if m else t, m.group(1) if m else t)
+    scale = 1.0
+    if t.endswith("%"):
+        t, scale = t[:-1], 0.01
+    try:
+        return float(t) * scale
+    except ValueError:
+        return False
 
 
 def detect_format(path: str | Path) -> str:

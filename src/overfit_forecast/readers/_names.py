@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 TIDY_COLUMNS = ["step", "epoch", "split", "metric", "value"]
 
@@ -24,34 +22,115 @@ class LogFormatWarning(UserWarning):
     """The log was read, but a choice was made for the user (e.g. which of several appended runs)."""
 
 
-@dataclass
 class Curves:
-    """A run's curves in tidy form.
+    """A run's curves in tidy form: one row per logged value.
 
-    ``table`` has columns ``step`` (float, NaN when the format has none), ``epoch`` (epochs
-    completed when the value was measured; fractional inside an epoch; NaN when unknown),
-    ``split`` (``"train"`` or ``"val"``), ``metric`` (canonical name: ``loss``, ``accuracy`` or
-    the format's own) and ``value`` (float; NaN/inf kept: they are evidence). ``format`` is the
+    Columns: ``step`` (float, NaN when the format has none), ``epoch`` (epochs completed when
+    the value was measured; fractional inside an epoch; NaN when unknown), ``split``
+    (``"train"`` or ``"val"``), ``metric`` (canonical name: ``loss``, ``accuracy`` or the
+    format's own) and ``value`` (float; NaN/inf kept: they are evidence). ``format`` is the
     reader used, ``source`` the file read, ``meta`` what the format says about the run.
+
+    The columns are kept as numpy arrays (attributes ``step``, ``epoch``, ``value``: float64;
+    ``split``, ``metric``: arrays of str) so that reading and diagnosing a log never imports
+    pandas; :attr:`table` is the same data as a ``pandas.DataFrame`` with columns
+    :data:`TIDY_COLUMNS`, built (and pandas imported) on first use. Constructing from a
+    DataFrame (``Curves(df, "fmt", "source")``) keeps working.
     """
 
-    table: pd.DataFrame
-    format: str
-    source: str
-    meta: dict = field(default_factory=dict)
+    def __init__(self, table=None, format: str = "", source: str = "", meta: dict | None = None, *,
+                 columns: dict | None = None):
+        if (table is None) == (columns is None):
+            raise TypeError("Curves needs either a table (DataFrame) or columns=")
+        self.format, self.source, self.meta = format, source, {} if meta is None else meta
+        if table is not None:
+            self.table = table
+        else:
+            self._set_columns(columns)
+            self._table = None
 
-    def series(self, split: str, metric: str, by: str = "auto") -> pd.DataFrame:
-        """Rows of one curve, sorted, with columns ``x`` (step or epoch), ``step``, ``epoch``,
-        ``value``. ``by``: "step", "epoch" or "auto" (step when the curve has steps)."""
-        t = self.table[(self.table.split == split) & (self.table.metric == metric)].copy()
+    def _set_columns(self, columns) -> None:
+        self.step = _floats(columns["step"])
+        self.epoch = _floats(columns["epoch"])
+        self.value = _floats(columns["value"])
+        self.split = _strings(columns["split"])
+        self.metric = _strings(columns["metric"])
+
+    @property
+    def table(self):
+        """The curves as a ``pandas.DataFrame`` (columns :data:`TIDY_COLUMNS`, RangeIndex)."""
+        if self._table is None:
+            import pandas as pd
+
+            self._table = pd.DataFrame({"step": self.step, "epoch": self.epoch,
+                                        "split": self.split.astype(object), "metric": self.metric.astype(object),
+                                        "value": self.value}, columns=TIDY_COLUMNS)
+        return self._table
+
+    @table.setter
+    def table(self, df) -> None:
+        self._set_columns({c: df[c].to_numpy() if c in df else np.full(len(df), np.nan) for c in TIDY_COLUMNS})
+        self._table = df
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __repr__(self) -> str:
+        return f"Curves(format={self.format!r}, source={self.source!r}, rows={len(self)}, meta={self.meta!r})"
+
+    def mask(self, split: str, metric: str | None = None) -> np.ndarray:
+        """Boolean row mask of ``split`` (and ``metric``, if given)."""
+        m = self.split == split
+        return m & (self.metric == metric) if metric is not None else m
+
+    def arrays(self, split: str, metric: str, by: str = "auto") -> dict:
+        """One curve as numpy arrays ``{"x", "step", "epoch", "value"}`` (float64, equal
+        length), sorted by ``x`` like :meth:`series` (stable; NaN last). ``by``: "step",
+        "epoch" or "auto" (step when every point of the curve has one)."""
+        m = self.mask(split, metric)
+        step, epoch, value = self.step[m], self.epoch[m], self.value[m]
         if by == "auto":
-            by = "step" if t["step"].notna().all() and len(t) else "epoch"
-        t["x"] = t[by]
-        return t.sort_values(["x"], kind="stable").reset_index(drop=True)[["x", "step", "epoch", "value"]]
+            by = "step" if len(step) and not np.isnan(step).any() else "epoch"
+        if by not in ("step", "epoch"):
+            raise ValueError(f"by must be 'step', 'epoch' or 'auto', not {by!r}")
+        x = step if by == "step" else epoch
+        order = np.argsort(x, kind="stable")
+        return {"x": x[order], "step": step[order], "epoch": epoch[order], "value": value[order]}
+
+    def series(self, split: str, metric: str, by: str = "auto"):
+        """Rows of one curve as a ``pandas.DataFrame``, sorted, with columns ``x`` (step or
+        epoch), ``step``, ``epoch``, ``value`` (see :meth:`arrays`, which needs no pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.arrays(split, metric, by), columns=["x", "step", "epoch", "value"])
 
     def metrics(self, split: str) -> list[str]:
         """Sorted metric names logged for ``split`` ("train" or "val")."""
-        return sorted(self.table.loc[self.table.split == split, "metric"].unique())
+        return sorted(set(self.metric[self.split == split].tolist()))
+
+    def keys(self) -> list[tuple[str, str]]:
+        """``(split, metric)`` of every curve, sorted."""
+        return sorted(set(zip(self.split.tolist(), self.metric.tolist())))
+
+
+def _floats(values) -> np.ndarray:
+    """A float64 array of numbers; anything that is not a number (None, text) is NaN, as
+    ``pandas.to_numeric(errors="coerce")`` reads it."""
+    try:
+        return np.array(values, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        out = np.full(len(values), np.nan)
+        for i, v in enumerate(values):
+            try:
+                out[i] = float(v)
+            except (TypeError, ValueError):
+                pass
+        return out
+
+
+def _strings(values) -> np.ndarray:
+    a = np.asarray(values, dtype=str).reshape(-1)
+    return a if a.size else np.array([], dtype="<U5")
 
 
 _SPLITS = {"train": "train", "training": "train", "tr": "train", "trn": "train",
@@ -116,35 +195,43 @@ def split_metric(name: str, default_split: str = "train") -> tuple[str, str] | N
     return (split or default_split, metric)
 
 
-def finish(rows: pd.DataFrame | list, fmt: str, source: str, meta: dict | None = None) -> Curves:
-    """Build the :class:`Curves`: types, held-out ``test`` series read as the evaluation split
-    when there is no ``val`` series (``meta["eval_split"] = "test"``), other test series
-    dropped (names kept in ``meta["test_metrics"]``).
+def finish(rows, fmt: str, source: str, meta: dict | None = None) -> Curves:
+    """Build the :class:`Curves` from tidy rows (a list of ``(step, epoch, split, metric,
+    value)`` tuples, a dict of such columns, or a DataFrame): types, held-out ``test`` series
+    read as the evaluation split when there is no ``val`` series (``meta["eval_split"] =
+    "test"``), other test series dropped (names kept in ``meta["test_metrics"]``).
 
     Raises
     ------
     LogFormatError
         No training or validation metric at all.
     """
-    t = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=TIDY_COLUMNS)
-    t = t[TIDY_COLUMNS].copy()
+    if isinstance(rows, list):
+        cols = dict(zip(TIDY_COLUMNS, map(list, zip(*rows)))) if rows else {c: [] for c in TIDY_COLUMNS}
+    elif isinstance(rows, dict):
+        cols = rows
+    else:  # a DataFrame
+        cols = {c: rows[c].to_numpy() for c in TIDY_COLUMNS}
+    c = Curves(columns=cols, format=fmt, source=source)
     meta = dict(meta or {})
-    for c in ("step", "epoch", "value"):
-        t[c] = pd.to_numeric(t[c], errors="coerce").astype(float)
-    if len(t) and not (t.split == "val").any() and (t.split == "test").any():
-        t.loc[t.split == "test", "split"] = "val"
+    is_test = c.split == "test"
+    if len(c) and not (c.split == "val").any() and is_test.any():
+        c.split = np.where(is_test, "val", c.split)
         meta["eval_split"] = "test"
-    elif (t.split == "test").any():
-        meta["test_metrics"] = sorted(t.loc[t.split == "test", "metric"].unique())
-    t = t[t.split.isin(["train", "val"])].reset_index(drop=True)
-    if t.empty:
+    elif is_test.any():
+        meta["test_metrics"] = sorted(set(c.metric[is_test].tolist()))
+    keep = (c.split == "train") | (c.split == "val")
+    if not keep.any():
         raise LogFormatError(f"{source}: no training or validation metrics found (expected names like "
                              "loss, val_loss, accuracy, val_accuracy, eval_loss)")
-    st = t["step"].to_numpy(float)
-    st = st[np.isfinite(st)]
+    if not keep.all():
+        for name in ("step", "epoch", "value", "split", "metric"):
+            setattr(c, name, getattr(c, name)[keep])
+    st = c.step[np.isfinite(c.step)]
     if st.size > 1 and fmt == "hf_trainer" and (np.diff(st) < 0).any():
         meta["step_went_backwards"] = True
-    return Curves(t, fmt, source, meta)
+    c.meta = meta
+    return c
 
 
 def warn(message: str) -> None:

@@ -8,7 +8,6 @@ import json
 import re
 
 import numpy as np
-import pandas as pd
 
 from ._names import canonical, split_metric
 
@@ -136,6 +135,8 @@ def find_column(columns, names) -> str | None:
 
 def duration_seconds(cells: pd.Series) -> pd.Series:
     """Seconds from durations as text: ``0 days 00:01:02.5``, ``00:01:02``, numbers (seconds)."""
+    import pandas as pd  # sweep tables only: run-log reading stays pandas-free
+
     s = cells.astype(str).str.strip()
     num = pd.to_numeric(s, errors="coerce")
     td = pd.to_timedelta(s.where(num.isna() & s.ne(""), None), errors="coerce").dt.total_seconds()
@@ -144,6 +145,8 @@ def duration_seconds(cells: pd.Series) -> pd.Series:
 
 def is_identifier_like(values: pd.Series) -> bool:
     """Text values unique per row (paths, run names): not a hyperparameter."""
+    import pandas as pd  # sweep tables only: run-log reading stays pandas-free
+
     v = values.astype(str)
     num = pd.to_numeric(v, errors="coerce")
     return bool(num.isna().all() and v.nunique() == len(v) and len(v) > 3)
@@ -151,6 +154,8 @@ def is_identifier_like(values: pd.Series) -> bool:
 
 def numeric_share(values: pd.Series) -> float:
     """Fraction of non-empty cells that parse as numbers."""
+    import pandas as pd  # sweep tables only: run-log reading stays pandas-free
+
     v = values.astype(str).str.strip()
     filled = v[v.ne("") & ~v.str.lower().isin(["nan", "none", "null"])]
     if filled.empty:

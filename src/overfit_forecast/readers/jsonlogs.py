@@ -10,10 +10,9 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ._io import read_text
-from ._names import Curves, LogFormatError, finish, split_metric
+from ._names import Curves, LogFormatError, _floats, finish, split_metric
 
 _HF_META = ("best_metric", "best_model_checkpoint", "best_global_step", "global_step", "epoch", "max_steps",
             "num_train_epochs", "train_batch_size", "logging_steps", "eval_steps", "save_steps",
@@ -79,28 +78,28 @@ def read_hf_trainer(path: str | os.PathLike) -> Curves:
     # the schedule: ``learning_rate`` of the training-log entries, kept as the series ("train", "lr")
     rows += [(e.get("step"), e.get("epoch"), "train", "lr", e["learning_rate"]) for e in hist
              if _is_number(e.get("learning_rate"))]
-    t = pd.DataFrame(rows, columns=["step", "epoch", "split", "metric", "value"])
+    cols = dict(zip(("step", "epoch", "split", "metric", "value"), map(list, zip(*rows)))) if rows else []
     meta = {k: state[k] for k in _HF_META if k in state}
-    t["epoch"] = _hf_exact_epochs(t, meta)
-    return finish(t, "hf_trainer", str(f), meta)
+    if cols:
+        cols["step"], cols["epoch"] = _floats(cols["step"]), _floats(cols["epoch"])
+        cols["epoch"] = _hf_exact_epochs(cols["step"], cols["epoch"], meta)
+    return finish(cols, "hf_trainer", str(f), meta)
 
 
-def _hf_exact_epochs(t: pd.DataFrame, meta: dict) -> pd.Series:
+def _hf_exact_epochs(st: np.ndarray, ep: np.ndarray, meta: dict) -> np.ndarray:
     """Epochs recomputed as ``step / steps_per_epoch`` when the logged (2-decimal) epochs agree
-    with one steps-per-epoch constant; the logged epochs otherwise."""
-    st = pd.to_numeric(t["step"], errors="coerce").to_numpy(float)
-    ep = pd.to_numeric(t["epoch"], errors="coerce").to_numpy(float)
+    with one steps-per-epoch constant; the logged epochs otherwise (float arrays in and out)."""
     ok = np.isfinite(st) & np.isfinite(ep) & (ep > 0)
     if ok.sum() < 2:
-        return t["epoch"]
+        return ep
     i = np.argmax(np.where(ok, ep, -1))
     spe = st[i] / ep[i]
     exact = st / spe
     if spe > 0 and np.all(np.abs(exact[ok] - ep[ok]) <= 0.006 + 0.005 * ep[ok] / max(ep[i], 1)):
         meta["epoch_from_step"] = True
         meta["steps_per_epoch"] = float(spe)
-        return pd.Series(np.where(np.isfinite(st), exact, ep), index=t.index)
-    return t["epoch"]
+        return np.where(np.isfinite(st), exact, ep)
+    return ep
 
 
 def read_keras_history(path: str | os.PathLike) -> Curves:
@@ -131,14 +130,17 @@ def read_keras_history(path: str | os.PathLike) -> Curves:
         h = {**h["history"], **{k: v for k, v in extras.items() if not isinstance(v, list)}}
     series, extras = _flatten_history(h, path)
     x = next((np.asarray(series.pop(k), float) for k in ("epoch", "epochs") if k in series), None)
-    rows = []
+    cols = {"step": [], "epoch": [], "split": [], "metric": [], "value": []}
     for k, values in series.items():
         sm = split_metric(k)
         if sm is None:
             continue
         ep = x if x is not None and len(x) == len(values) else np.arange(1, len(values) + 1, dtype=float)
-        rows.append(pd.DataFrame({"step": np.nan, "epoch": ep, "split": sm[0], "metric": sm[1], "value": values}))
-    t = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["step", "epoch", "split", "metric", "value"])
+        n = len(values)
+        for name, part in (("step", np.full(n, np.nan)), ("epoch", ep), ("split", [sm[0]] * n),
+                           ("metric", [sm[1]] * n), ("value", values)):
+            cols[name].append(part)
+    t = {k: np.concatenate(v) if v else [] for k, v in cols.items()}
     meta = {"scalar_extras": extras} if extras else {}
     return finish(t, "keras_history", str(path), meta)
 
@@ -214,5 +216,4 @@ def _records(recs: list, path: Path) -> Curves:
     """A list of per-epoch or per-step records (``generic_records_json``; also a bare HF
     ``log_history`` list)."""
     rows = _record_rows(recs, path, "", epoch_default=True)
-    t = pd.DataFrame(rows, columns=["step", "epoch", "split", "metric", "value"])
-    return finish(t, "keras_history", str(path), {"layout": "records"})
+    return finish(rows, "keras_history", str(path), {"layout": "records"})

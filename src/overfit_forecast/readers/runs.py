@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ._io import Table, parse_numbers, read_table
 from ._roles import direction_of
@@ -20,61 +19,75 @@ from ._names import Curves, LogFormatError, MultipleRunsError, canonical, finish
 
 
 # --------------------------------------------------------------------------------------
-# Delimited tables
+# Delimited tables (a table is handled as {column name: list of cell texts} plus the
+# table's row positions, so that file lines can be named after rows were picked)
 # --------------------------------------------------------------------------------------
 
-def split_runs(df: pd.DataFrame, epoch_col: str = "epoch") -> list[pd.DataFrame]:
-    """Split a per-epoch table whose epoch counter restarts (runs appended) into runs."""
-    e = parse_numbers(df[epoch_col])[0]
+def _run_bounds(epoch_cells) -> list[int]:
+    """Row positions where a run starts (0 and every restart of the epoch counter), then the
+    row count."""
+    e = parse_numbers(epoch_cells)[0]
     idx = np.flatnonzero(np.isfinite(e))  # rows without an epoch (Lightning's lr rows) are skipped
     drops = idx[1:][e[idx[1:]] < e[idx[:-1]]]
-    starts = [0] + [int(i) for i in drops]
-    bounds = starts + [len(df)]
+    return [0] + [int(i) for i in drops] + [len(e)]
+
+
+def split_runs(df, epoch_col: str = "epoch") -> list:
+    """Split a per-epoch table (a ``pandas.DataFrame``) whose epoch counter restarts (runs
+    appended) into runs (a list of DataFrames)."""
+    bounds = _run_bounds(df[epoch_col])
     return [df.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _pick_run(tab: Table, path: Path, run: int | None, meta: dict) -> pd.DataFrame:
+def _pick_run(tab: Table, cols: dict, rows: np.ndarray, path: Path, run: int | None,
+              meta: dict) -> tuple[dict, np.ndarray]:
     """One run of a table whose epoch counter restarts: ``run`` (0-based, negative from the
     end) or, by default, the last one (the newest, as ``CSVLogger(append=True)`` writes),
-    with a :class:`LogFormatWarning` and ``meta["runs_in_file"]``, ``meta["run"]``."""
-    df = tab.frame
-    if "epoch" not in df:
-        return df
-    runs = split_runs(df)
-    if len(runs) == 1:
-        return df
-    lines = [tab.line_of(r.index[0]) for r in runs[1:]]
+    with a :class:`LogFormatWarning` and ``meta["runs_in_file"]``, ``meta["run"]``. Returns
+    the run's columns and its row positions in the table."""
+    if "epoch" not in cols:
+        return cols, rows
+    bounds = _run_bounds(cols["epoch"])
+    if len(bounds) == 2:
+        return cols, rows
+    n = len(bounds) - 1
+    lines = [tab.line_of(rows[b]) for b in bounds[1:-1]]
     if run is None:
-        run = len(runs) - 1
-        warn(f"{path}: the epoch counter restarts at line(s) {lines}: {len(runs)} runs appended in one "
-             f"file; reading the last one (pick another with run=<0..{len(runs) - 1}>, CLI: --run N)")
-    elif not -len(runs) <= run < len(runs):
-        raise MultipleRunsError(f"{path}: run={run} but the file holds {len(runs)} runs (epoch counter "
+        run = n - 1
+        warn(f"{path}: the epoch counter restarts at line(s) {lines}: {n} runs appended in one "
+             f"file; reading the last one (pick another with run=<0..{n - 1}>, CLI: --run N)")
+    elif not -n <= run < n:
+        raise MultipleRunsError(f"{path}: run={run} but the file holds {n} runs (epoch counter "
                                 f"restarts at line(s) {lines})")
-    meta.update(runs_in_file=len(runs), run=run % len(runs), run_starts_at_lines=lines)
-    return runs[run]
+    meta.update(runs_in_file=n, run=run % n, run_starts_at_lines=lines)
+    a, b = bounds[run % n], bounds[run % n + 1]
+    return {k: v[a:b] for k, v in cols.items()}, rows[a:b]
 
 
-def _normalize_columns(df: pd.DataFrame) -> pd.DataFrame:
+def _normalize_columns(cols: dict) -> dict:
     """``Epoch``/``EPOCH`` -> ``epoch``, ``Step``/``global_step`` -> ``step``; a pandas index
     column (blank or ``Unnamed: 0`` header) becomes ``epoch`` (0-based) when there is none."""
     ren = {}
-    names = {canonical(c): c for c in df.columns}
+    names = {canonical(c): c for c in cols}
     for want, alts in (("epoch", ("epoch", "epochs", "ep")), ("step", ("step", "global_step", "iteration"))):
-        if want not in df.columns:
+        if want not in cols:
             src = next((names[a] for a in alts if a in names), None)
             if src is not None:
                 ren[src] = want
-    df = df.rename(columns=ren)
-    idx = next((c for c in df.columns if c == "" or c.startswith("Unnamed: 0")), None)
+    cols = _rename(cols, ren)
+    idx = next((c for c in cols if c == "" or c.startswith("Unnamed: 0")), None)
     if idx is not None:
-        df = df.rename(columns={idx: "epoch"}) if "epoch" not in df else df.drop(columns=[idx])
-    return df
+        cols = _rename(cols, {idx: "epoch"}) if "epoch" not in cols else {k: v for k, v in cols.items() if k != idx}
+    return cols
 
 
-def _wide_to_tidy(tab: Table, df: pd.DataFrame, path: Path, epoch_offset: float,
-                  default_split: str = "train", sparse: bool | None = None, meta: dict | None = None) -> pd.DataFrame:
-    """Melt a wide table of metric columns into tidy rows.
+def _rename(cols: dict, ren: dict) -> dict:
+    return {ren.get(k, k): v for k, v in cols.items()}
+
+
+def _wide_to_tidy(tab: Table, cols: dict, rows: np.ndarray, path: Path, epoch_offset: float,
+                  default_split: str = "train", sparse: bool | None = None, meta: dict | None = None) -> dict:
+    """Melt a wide table of metric columns into tidy columns.
 
     An empty cell is "not logged at this row" in a sparse table (Lightning; or any table where
     two metric columns are filled on complementary rows) and NaN otherwise; ``nan`` text is
@@ -90,52 +103,53 @@ def _wide_to_tidy(tab: Table, df: pd.DataFrame, path: Path, epoch_offset: float,
         No metric column, or a junk cell in a numeric column (file line and column named).
     """
     meta = {} if meta is None else meta
-    cols, vals, empties, texts, consts = [], [], [], [], {}
-    lower = {str(c).lower() for c in df.columns}
-    for c in df.columns:
+    picked, vals, empties, texts, consts = [], [], [], [], {}
+    lower = {str(c).lower() for c in cols}
+    n = len(rows)
+    for c, cells in cols.items():
         if c in ("epoch", "step") or (c.lower().endswith("_step") and c.lower()[:-5] + "_epoch" in lower):
             continue  # Lightning logs x_step and x_epoch: the epoch-level one is kept
         sm = split_metric(c, default_split)
         if sm is None:
             continue
-        v, e, junk = parse_numbers(df[c])
+        v, e, junk = parse_numbers(cells)
         if junk.any():
             if direction_of(c) is None and junk.sum() >= (~e & ~junk).sum():  # a label column (model name...)
                 texts.append(c)
                 continue
             i = int(np.argmax(junk))
-            raise LogFormatError(f"{path}: line {tab.line_of(df.index[i])}, column {c!r}: not a number "
-                                 f"({df[c].iloc[i]!r})")
+            raise LogFormatError(f"{path}: line {tab.line_of(rows[i])}, column {c!r}: not a number "
+                                 f"({cells[i]!r})")
         fin = v[~e]
         if direction_of(c) is None and len(fin) >= 3 and np.isfinite(fin).all() and (fin == fin[0]).all() \
                 and e.sum() == 0:
             consts[c] = float(fin[0])  # a configuration value repeated on every row, not a curve
             continue
-        cols.append((c, sm))
+        picked.append(sm)
         vals.append(v)
         empties.append(e)
     if texts:
         meta["text_columns"] = texts
     if consts:
         meta["constant_columns"] = consts
-    if not cols:
-        raise LogFormatError(f"{path}: no metric columns among {list(df.columns)} (expected names like "
+    if not picked:
+        raise LogFormatError(f"{path}: no metric columns among {list(cols)} (expected names like "
                              "loss, val_loss, accuracy, val_accuracy)")
     V, E = np.column_stack(vals), np.column_stack(empties)
     if sparse is None:
         sparse = _complementary(E)
     keep = ~E if sparse else np.broadcast_to(~E.all(axis=1, keepdims=True), E.shape)
-    step = parse_numbers(df["step"])[0] if "step" in df else np.full(len(df), np.nan)
-    if "epoch" in df:
-        epoch = _epochs_completed(parse_numbers(df["epoch"])[0], step) + epoch_offset - 1.0
-    elif "step" in df:
-        epoch = np.full(len(df), np.nan)  # per-step log: epochs unknown
+    step = parse_numbers(cols["step"])[0] if "step" in cols else np.full(n, np.nan)
+    if "epoch" in cols:
+        epoch = _epochs_completed(parse_numbers(cols["epoch"])[0], step) + epoch_offset - 1.0
+    elif "step" in cols:
+        epoch = np.full(n, np.nan)  # per-step log: epochs unknown
     else:
         any_row = keep.any(axis=1)
         epoch = np.where(any_row, np.cumsum(any_row), np.nan).astype(float)
     r, j = np.nonzero(keep)
-    return pd.DataFrame({"step": step[r], "epoch": epoch[r], "split": [cols[k][1][0] for k in j],
-                         "metric": [cols[k][1][1] for k in j], "value": V[r, j]})
+    return {"step": step[r], "epoch": epoch[r], "split": np.array([sm[0] for sm in picked])[j],
+            "metric": np.array([sm[1] for sm in picked])[j], "value": V[r, j]}
 
 
 def _complementary(E: np.ndarray) -> bool:
@@ -157,15 +171,17 @@ def _epochs_completed(epoch: np.ndarray, step: np.ndarray) -> np.ndarray:
     ok = np.isfinite(epoch) & np.isfinite(step)
     if not ok.any():
         return out
-    last = pd.Series(step[ok]).groupby(epoch[ok]).max()
-    prev = last.shift(1)
-    spe = float(np.nanmedian(np.diff(last.to_numpy()))) if len(last) > 1 else float(last.iloc[0] + 1)
     e, s = epoch[ok], step[ok]
-    s_last = last.reindex(e).to_numpy()
-    s_prev = prev.reindex(e).to_numpy()
+    epochs, inv = np.unique(e, return_inverse=True)
+    last = np.full(len(epochs), -np.inf)
+    np.maximum.at(last, inv, s)  # S_e: the last step of each epoch (epochs in increasing order)
+    prev = np.concatenate([[np.nan], last[:-1]])
+    spe = float(np.nanmedian(np.diff(last))) if len(last) > 1 else float(last[0] + 1)
+    s_last, s_prev = last[inv], prev[inv]
     s_prev = np.where(np.isfinite(s_prev), s_prev, s_last - spe if spe > 0 else -1.0)
     span = np.where(s_last - s_prev > 0, s_last - s_prev, np.nan)
-    frac = np.clip((s - s_prev) / span, 0.0, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.clip((s - s_prev) / span, 0.0, 1.0)
     mid = s < s_last
     out[np.flatnonzero(ok)[mid]] = e[mid] + np.nan_to_num(frac[mid])
     return out
@@ -175,18 +191,17 @@ def _read_wide(path: str | os.PathLike, fmt: str, run: int | None, epoch_offset:
                sparse: bool | None = None, column_map: dict | None = None, drop=()) -> Curves:
     path = Path(path)
     tab = read_table(path)
-    df = tab.frame
+    cols = dict(zip(tab.columns, tab.cells))
     if column_map:
-        missing = [k for k in column_map if k not in df.columns]
+        missing = [k for k in column_map if k not in cols]
         if missing:
-            raise LogFormatError(f"{path}: column map names {missing}, not in {list(df.columns)}")
-        df = df.rename(columns=column_map)
-    df = _normalize_columns(df.drop(columns=[c for c in drop if c in df]))
+            raise LogFormatError(f"{path}: column map names {missing}, not in {list(cols)}")
+        cols = _rename(cols, column_map)
+    cols = _normalize_columns({k: v for k, v in cols.items() if k not in drop})
     meta: dict = {}
-    tab = Table(df, tab.sep, tab.header_line)
-    df = _pick_run(tab, path, run, meta)
-    if "epoch" in df and epoch_offset == 1.0 and fmt != "lightning":
-        e = parse_numbers(df["epoch"])[0]
+    cols, rows = _pick_run(tab, cols, np.arange(len(tab)), path, run, meta)
+    if "epoch" in cols and epoch_offset == 1.0 and fmt != "lightning":
+        e = parse_numbers(cols["epoch"])[0]
         e = e[np.isfinite(e)]
         # CSVLogger counts from 0; a log whose first epoch is 1 counts epochs completed (custom
         # loops); a generic log starting higher (a resumed run) is taken as epochs completed too
@@ -195,7 +210,7 @@ def _read_wide(path: str | os.PathLike, fmt: str, run: int | None, epoch_offset:
             meta["epoch_base"] = 1
         else:  # the file counts from 0: its epoch = epochs completed - 1
             meta["epoch_base"] = 0
-    t = _wide_to_tidy(tab, df, path, epoch_offset, sparse=sparse, meta=meta)
+    t = _wide_to_tidy(tab, cols, rows, path, epoch_offset, sparse=sparse, meta=meta)
     if tab.sep != ",":
         meta["separator"] = tab.sep
     if tab.header_line > 1:

@@ -9,9 +9,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from ._names import _SPLITS, TIDY_COLUMNS, Curves, LogFormatError, finish, split_metric
+from ._names import _SPLITS, Curves, LogFormatError, finish, split_metric
 
 
 def read_tensorboard(path: str | os.PathLike) -> Curves:
@@ -53,8 +52,8 @@ def read_tensorboard(path: str | os.PathLike) -> Curves:
             continue
         # Keras writes epoch-level scalars as epoch_<metric> with the 0-based epoch as step
         epoch = step + 1.0 if tag.startswith("epoch_") and not step_to_epoch else step_to_epoch.get(step, np.nan)
-        rows.append(dict(step=step, epoch=epoch, split=sm[0], metric=sm[1], value=value))
-    return finish(pd.DataFrame(rows, columns=TIDY_COLUMNS), "tensorboard", str(path))
+        rows.append((step, epoch, sm[0], sm[1], value))
+    return finish(rows, "tensorboard", str(path))
 
 
 def read_mlflow(path: str | os.PathLike) -> Curves:
@@ -86,7 +85,6 @@ def read_mlflow(path: str | os.PathLike) -> Curves:
         if sm is None:
             continue
         for m in ms:
-            rows.append(dict(step=m.step, epoch=step_to_epoch.get(m.step, np.nan), split=sm[0],
-                             metric=sm[1], value=m.value))
-    return finish(pd.DataFrame(rows, columns=TIDY_COLUMNS), "mlflow", str(path),
+            rows.append((m.step, step_to_epoch.get(m.step, np.nan), sm[0], sm[1], m.value))
+    return finish(rows, "mlflow", str(path),
                   {"params": dict(run.data.params), "status": run.info.status})

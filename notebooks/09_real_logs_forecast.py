@@ -1,0 +1,163 @@
+# %% [markdown]
+# # Forecasting real logs: from the first part of any run
+#
+# Chapters 4 and 7 need per-epoch accuracies and the sweep's hyperparameters. Real logs
+# (Hugging Face, Lightning, Keras, TensorBoard) log losses by step, with or without
+# accuracy, and come without a sweep around them. Here the question is asked in
+# **fraction-of-run coordinates**: from the first fraction f of a run's evaluations, will
+# the run end overfitting? The target is the diagnosis's verdict on the full log
+# (`overfit_forecast.reallogs.ends_overfitting`, an adapter around
+# `overfit_forecast.diagnosis.diagnose`); the features are scale-free functions of the
+# validation and training losses in the window (`overfit_forecast.reallogs`).
+#
+# Three evaluations, all by the same stack (`overfit_forecast.evaluation.evaluate`), scores
+# per f:
+#
+# 1. **public logs**, grouped by repository (`GroupKFold`: logs of one repository are held
+#    out together); nested choice between logistic regression and random forest;
+# 2. **the study's sweeps** re-expressed in fraction of run, grouped by configuration;
+# 3. **sweeps -> public logs**: trained on the sweeps, tested on every public log; and
+#    **pooled**: each public test fold predicted by a model trained on the sweeps plus the
+#    public training folds.
+#
+# Baselines at the same f: Prechelt's GL₅, a patience rule, the sign of the val-loss slope,
+# a MedianPruner-style rule.
+
+# %% tags=["parameters"]
+public_logs = "../shared/data/public_logs"  # INDEX.csv + logs
+sweeps = {"mnist_cnn": "_build/smoke/logs/mnist"}  # name -> log folder
+meta_dir = "_build/smoke/meta"  # evaluation_real_logs.json and the saved model go here
+fractions = [0.2, 0.3, 0.5]
+f_model = 0.3  # the saved model's fraction
+repo_folds = 5  # GroupKFold folds over repositories (public logs) or configurations (sweeps)
+n_jobs = 2
+
+# %%
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.base import clone
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import Pipeline
+
+from overfit_forecast.cache import cached_json, inputs_digest
+from overfit_forecast.evaluation import binary_metrics, evaluate, metric_table
+from overfit_forecast.paths import project_path
+from overfit_forecast.reallogs import (FractionFeatures, fraction_baselines, fraction_forecaster,
+                                       public_log_table, sweep_log_table)
+from overfit_forecast.runlog import save_model
+
+sklearn.set_config(enable_metadata_routing=True)
+meta_path = project_path(meta_dir)
+pub_path = project_path(public_logs)
+if not (pub_path / "INDEX.csv").exists():
+    raise FileNotFoundError(f"{pub_path}/INDEX.csv not found: the public logs are needed for this chapter")
+sweep_paths = {n: project_path(p) for n, p in sweeps.items() if (project_path(p) / "sweep.csv").exists()}
+tables = cached_json(meta_path / "real_logs_tables.json",
+                     inputs_digest([pub_path / "INDEX.csv", *sweep_paths.values()], {"f": fractions}),
+                     lambda: {"public": public_log_table(pub_path, fractions).to_dict("records"),
+                              "sweeps": pd.concat([sweep_log_table(p, fractions, n) for n, p in sweep_paths.items()],
+                                                  ignore_index=True).to_dict("records")})
+P, S = pd.DataFrame(tables["public"]), pd.DataFrame(tables["sweeps"])
+pd.DataFrame({"logs": [P.source.nunique(), S.source.nunique()], "repositories / configurations":
+              [P.repo.nunique(), S.group_id.nunique()], "end overfitting": [P.drop_duplicates("source").overfit.mean(),
+              S.drop_duplicates("source").overfit.mean()]}, index=["public logs", "sweeps"]).round(3)
+
+
+# %%
+def pooled(P, S):
+    """Each public test fold predicted by a forecaster fit on the sweeps + public training folds."""
+    rows = []
+    pred = np.zeros(len(P))
+    for train, test in GroupKFold(repo_folds).split(P, P.overfit, P.group_id):
+        A = pd.concat([P.iloc[train], S], ignore_index=True)
+        m = fraction_forecaster().fit(A, A.overfit, groups=A.group_id)
+        pred[test] = m.predict_proba(P.iloc[test])[:, 1]
+        P.loc[P.index[test], "pooled_pred"] = m.predict(P.iloc[test])
+    for f in fractions:
+        q = (P.f == f).to_numpy()
+        rows += [dict(estimator="pooled_sweeps_and_public", view="binary", k=f, metric=a, value=b)
+                 for a, b in binary_metrics(P.overfit[q], P.pooled_pred[q], pred[q], pred[q]).items()]
+    return rows
+
+
+def transfer(P, S):
+    m = fraction_forecaster().fit(S, S.overfit, groups=S.group_id)
+    rows = []
+    for f in fractions:
+        q = P[P.f == f]
+        proba = m.predict_proba(q)[:, 1]
+        rows += [dict(estimator="trained_on_sweeps", view="binary", k=f, metric=a, value=b)
+                 for a, b in binary_metrics(q.overfit, m.predict(q), proba, proba).items()]
+    return rows
+
+
+def compute():
+    est = {"forecaster": fraction_forecaster(), **fraction_baselines()}
+    pub, _ = evaluate(P, est, GroupKFold(repo_folds), n_jobs=n_jobs)
+    sw, _ = evaluate(S, est, GroupKFold(repo_folds), n_jobs=n_jobs)
+    out = {"public": pub.to_dict("records") + transfer(P, S) + pooled(P.copy(), S),
+           "sweeps": sw.to_dict("records"), "n_public_logs": int(P.source.nunique()),
+           "n_public_repos": int(P.repo.nunique()), "n_sweep_logs": int(S.source.nunique()),
+           "cv": f"GroupKFold({repo_folds}) by repository (public) / configuration (sweeps)"}
+    return out
+
+
+res = cached_json(meta_path / "evaluation_real_logs.json",
+                  inputs_digest([meta_path / "real_logs_tables.json"], {"folds": repo_folds, "nb": "09"}), compute)
+pub, sw = pd.DataFrame(res["public"]), pd.DataFrame(res["sweeps"])
+
+# %% [markdown]
+# ## Public logs, grouped by repository (ROC-AUC by f)
+
+# %%
+metric_table(pub, "roc_auc").round(3)
+
+# %%
+metric_table(pub, "balanced_accuracy").round(3)
+
+# %% [markdown]
+# ## The study's sweeps in fraction-of-run coordinates (ROC-AUC by f)
+
+# %%
+metric_table(sw, "roc_auc").round(3)
+
+# %% mystnb={"figure": {"caption": "ROC-AUC against the fraction of the run observed, f: public logs grouped by repository (left) and the study's sweeps grouped by configuration (right); forecasters solid, practitioners' rules dashed.", "name": "fig-real-logs-by-f"}}
+import matplotlib.pyplot as plt
+
+fig, axes = plt.subplots(2, 1, figsize=(7, 8), sharey=True)
+for ax, (title, r) in zip(axes, (("public logs (by repository)", pub), ("sweeps (by configuration)", sw))):
+    t = metric_table(r, "roc_auc")
+    for name, row in t.iterrows():
+        ax.plot(t.columns, row.values, marker="o", ls="-" if "forecaster" in name or "sweeps" in name else "--",
+                label=name)
+    ax.axhline(0.5, c="k", lw=0.5)
+    ax.set(xlabel="fraction of the run observed f", ylabel="ROC-AUC", title=title)
+axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+fig.tight_layout()
+
+# %% [markdown]
+# ## The saved model
+#
+# One scikit-learn Pipeline, `FractionFeatures(f)` followed by the classifier the nested
+# selection picks when fit on the sweeps and every public log at f, saved with skops; the
+# fraction travels with the model, and `overfit-forecast predict` uses it for any log it can
+# read.
+
+# %%
+model_path = meta_path / f"forecaster_fraction_f{f_model:g}.skops"
+
+
+def fit_and_save():
+    A = pd.concat([P[P.f == f_model], S[S.f == f_model]], ignore_index=True)
+    chooser = fraction_forecaster().fit(A, A.overfit, groups=A.group_id)
+    save_model(Pipeline([("features", FractionFeatures(f_model).fit(None)), ("model", chooser.best_estimator_)]),
+               model_path)
+    return {"selected": chooser.selected_, "inner_scores": chooser.inner_scores_}
+
+
+if not model_path.exists():
+    model_path.with_suffix(".json").unlink(missing_ok=True)
+saved = cached_json(model_path.with_suffix(".json"),
+                    inputs_digest([meta_path / "real_logs_tables.json"], {"f": f_model, "nb": "09"}), fit_and_save)
+print(f"{model_path.name}: {saved['selected']} (inner ROC-AUC {saved['inner_scores']})")
