@@ -58,6 +58,7 @@ class RunConfig:
     split_seed: int = 0  # seed of the validation hold-out (same for the whole study)
     eval_batch_size: int = 256  # batch size of measurement passes (no effect on results; not hashed)
     device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N" (not hashed)
+    channels_last: bool = False  # conv activations in NHWC: faster on CPU, other floats (hashed if True)
 
     def __post_init__(self):
         checks = {
@@ -102,6 +103,8 @@ class RunConfig:
         d = self.to_dict()
         d.pop("eval_batch_size")  # changes speed, not results
         d.pop("device")  # where it ran: same run on another device keeps its id (see training)
+        if not self.channels_last:  # added later: runs without it keep the ids they had
+            d.pop("channels_last")
         return d
 
     @property
