@@ -191,7 +191,7 @@ def run_sweep(
     pandas.DataFrame
         The sweep table also written to ``<log_dir>/sweep.csv``: one row per run with
         run_id, group_id, every hyperparameter, seed, status, epochs_done, runtime_sec,
-        test_acc, message.
+        test_acc, message, trained_on (the device; empty for runs logged before it existed).
 
     Raises
     ------

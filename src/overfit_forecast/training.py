@@ -225,8 +225,8 @@ def train_run(cfg: RunConfig, splits: Splits, callback=None, on_epoch=None) -> t
     -------
     (dict, list of dict)
         The run's result record (config fields + run_id, group_id, status, epochs_done,
-        runtime_sec, test_acc, message; its ``device`` is the one the run trained on, e.g.
-        ``cpu`` or ``cuda:0``, not ``auto``) and the log rows (dicts keyed by LOG_COLUMNS).
+        runtime_sec, test_acc, message, and ``trained_on``: the device it trained on, e.g.
+        ``cpu`` or ``cuda:0``) and the log rows (dicts keyed by LOG_COLUMNS).
     """
     t_start = time.perf_counter()
     rows: list[dict] = []
@@ -275,8 +275,7 @@ def train_run(cfg: RunConfig, splits: Splits, callback=None, on_epoch=None) -> t
         status = "failed"
         message = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
-    result = dict(run_id=cfg.run_id, group_id=cfg.group_id, **{**cfg.to_dict(), "device": str(device)},
-                  status=status,
+    result = dict(run_id=cfg.run_id, group_id=cfg.group_id, **cfg.to_dict(), status=status,
                   epochs_done=max(0, len(rows) - 1), runtime_sec=round(time.perf_counter() - t_start, 3),
-                  test_acc=test_acc, message=message)
+                  test_acc=test_acc, message=message, trained_on=str(device))
     return result, rows
