@@ -175,15 +175,22 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--sweep-runs", type=int, default=20)
+    p.add_argument("--no-malloc-tuning", action="store_true",
+                   help="leave glibc's malloc thresholds as they are (sweep workers tune them)")
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
+    if not a.no_malloc_tuning:  # as every sweep worker does (overfit_forecast.executors)
+        from overfit_forecast.executors import _tune_malloc
+
+        _tune_malloc()
     root = find_data_root(download=False)
     splits = load_splits(root, val_size=10_000)
     x, y = splits.x_train[: a.images], splits.y_train[: a.images]
 
     out = {"load_average_1min_start": os.getloadavg()[0], "threads": torch.get_num_threads(),
+           "malloc_tuned": not a.no_malloc_tuning,
            "width": a.width, "batch_size": a.batch_size, "images": a.images}
     ips, same, peak, model = compare_variants(x, y, a.width, a.batch_size, a.rounds)
     classic = dataloader_loop(root, a.images, a.width, a.batch_size)

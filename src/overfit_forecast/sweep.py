@@ -276,8 +276,9 @@ def write_sweep_table(configs: list[RunConfig], log_dir: str | os.PathLike,
     rows = []
     for c in configs:
         res = log_dir / f"{c.run_id}.json"
-        if res.exists():
-            rows.append(json.loads(res.read_text()))
+        if res.exists():  # fields added since a run was logged take the sweep's values
+            rows.append({"run_id": c.run_id, "group_id": c.group_id, **c.to_dict(),
+                         **json.loads(res.read_text())})
         else:
             rows.append(dict(run_id=c.run_id, group_id=c.group_id, **c.to_dict(), status="missing",
                              epochs_done=0, runtime_sec=float("nan"), test_acc=float("nan"),
