@@ -1,31 +1,46 @@
-"""Training throughput of the study's loop vs the classic DataLoader loop, and FLOP/s.
+"""Training throughput of the study's loop vs the classic DataLoader loop, FLOP/s against
+the machine's fp32 matrix peak, the speed options tried, and sweep executor overhead.
 
 Prints, in one run on this machine:
 
-- images/s of our loop (batches sliced from in-memory tensors, ``train_one_epoch``) and of
-  the pytorch/examples ``mnist/main.py`` loop (``torchvision.datasets.MNIST`` with
-  ``ToTensor()`` + ``Normalize()``, ``DataLoader(shuffle=True)``) on the same model, batch
-  size and images;
-- the achieved GFLOP/s of our loop (3 x forward FLOPs per image: forward + two backward
-  products) against a ``torch.mm`` fp32 peak measured in the same run;
-- peak resident memory of this process (a sweep worker does the same work).
+1. images/s of our loop (batches sliced from in-memory tensors, ``train_one_epoch`` with the
+   study's optimizer settings) and of the pytorch/examples ``mnist/main.py`` loop
+   (``torchvision.datasets.MNIST`` with ``ToTensor()`` + ``Normalize()``,
+   ``DataLoader(shuffle=True)``) on the same model, batch size and images, and their ratio;
+2. the FLOPs of one training step per image counted by ``torch.utils.flop_counter.
+   FlopCounterMode`` (:func:`overfit_forecast.model.count_flops`), the achieved GFLOP/s of
+   our loop and its fraction of a ``torch.mm`` fp32 peak measured in the same run;
+3. each speed option tried (Python-loop vs ``foreach`` vs ``fused`` optimizer steps,
+   ``channels_last``), its images/s, fraction of peak, and whether the weights after the
+   same steps are bit-identical to the study's loop (a change of numerics changes logs);
+   evaluation images/s at several evaluation batch sizes;
+4. with ``--sweep-runs N`` (default 20, 0 to skip): the wall time of N small runs through
+   the local process pool and through a 2-worker ``distributed.LocalCluster``, each
+   executor's overhead per run (wall time minus training time over 2 workers, per run), and
+   the LocalCluster's extra overhead as a fraction of one run's training time.
 
-Usage: ``python benchmarks/throughput.py [--width 16] [--batch-size 64] [--images 10000]
-[--threads N] [--json out.json]``. Run it on an otherwise idle machine.
+Timings interleave the variants round by round and keep each one's best round, so a
+machine busy with other work slows all of them alike; still, run it on an idle machine
+for absolute figures (the load average is printed).
+
+Usage: ``python benchmarks/throughput.py [--width 16] [--batch-size 64] [--images 4096]
+[--threads N] [--rounds 5] [--sweep-runs 20] [--json out.json]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import tempfile
 import time
 
 import torch
 import torch.nn.functional as F
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
+def matmul_peak_gflops(n: int = 1024, repeats: int = 10) -> float:
     """Best-of-``repeats`` fp32 GFLOP/s of an n x n ``torch.mm`` (2 n^3 FLOPs)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     torch.mm(a, b)
@@ -37,19 +52,54 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
     return best
 
 
-def our_loop(x, y, width, batch_size, epochs=2):
-    from overfit_forecast.model import SmallCNN
-    from overfit_forecast.training import train_one_epoch
+#: Speed options: name -> (optimizer keyword arguments, channels_last).
+VARIANTS = {
+    "python_loop_sgd (old)": ({"foreach": False}, False),
+    "foreach_sgd (study)": ({"foreach": True}, False),
+    "fused_sgd": ({"fused": True}, False),
+    "channels_last+foreach": ({"foreach": True}, True),
+    "channels_last+fused": ({"fused": True}, True),
+}
 
-    torch.manual_seed(0)
-    model = SmallCNN(width)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    gen = torch.Generator().manual_seed(0)
-    train_one_epoch(model, opt, x[:2048], y[:2048], batch_size, gen)  # warm-up
-    t = time.perf_counter()
-    for _ in range(epochs):
-        train_one_epoch(model, opt, x, y, batch_size, gen)
-    return epochs * len(y) / (time.perf_counter() - t), model
+
+class _Loop:
+    """One variant's model, optimizer and data, trained a chunk at a time."""
+
+    def __init__(self, x, y, width, batch_size, opt_kw, channels_last):
+        from overfit_forecast.model import SmallCNN
+
+        torch.manual_seed(0)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = SmallCNN(width).to(memory_format=fmt)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, **opt_kw)
+        self.x, self.y = x.contiguous(memory_format=fmt), y
+        self.batch_size, self.gen = batch_size, torch.Generator().manual_seed(0)
+
+    def epoch(self) -> float:
+        from overfit_forecast.training import train_one_epoch
+
+        t = time.perf_counter()
+        train_one_epoch(self.model, self.opt, self.x, self.y, self.batch_size, self.gen)
+        return time.perf_counter() - t
+
+    def weights(self) -> torch.Tensor:
+        return torch.cat([p.detach().flatten() for p in self.model.parameters()])
+
+
+def compare_variants(x, y, width, batch_size, rounds):
+    """Best images/s of each variant over ``rounds`` interleaved epochs, plus the peak."""
+    loops = {name: _Loop(x, y, width, batch_size, kw, cl) for name, (kw, cl) in VARIANTS.items()}
+    best = {name: float("inf") for name in loops}
+    peak = 0.0
+    for loop in loops.values():  # warm-up
+        loop.epoch()
+    for _ in range(rounds):
+        peak = max(peak, matmul_peak_gflops())
+        for name, loop in loops.items():
+            best[name] = min(best[name], loop.epoch())
+    ref = loops["python_loop_sgd (old)"].weights()
+    same = {name: bool(torch.equal(loop.weights(), ref)) for name, loop in loops.items()}
+    return {name: len(y) / t for name, t in best.items()}, same, peak, loops["foreach_sgd (study)"].model
 
 
 def dataloader_loop(root, n, width, batch_size):
@@ -73,47 +123,97 @@ def dataloader_loop(root, n, width, batch_size):
     return n / (time.perf_counter() - t)
 
 
+def eval_throughput(model, x, y, sizes=(256, 1024, 4096), rounds=3):
+    from overfit_forecast.training import evaluate
+
+    best = {b: float("inf") for b in sizes}
+    for _ in range(rounds):
+        for b in sizes:
+            t = time.perf_counter()
+            evaluate(model, x, y, b)
+            best[b] = min(best[b], time.perf_counter() - t)
+    return {f"eval_images_per_s_batch_{b}": len(y) / t for b, t in best.items()}
+
+
+def sweep_overhead(n_runs: int) -> dict:
+    """Wall time of ``n_runs`` small runs through the local pool and a 2-worker LocalCluster."""
+    from overfit_forecast.sweep import run_sweep, sample_configs
+
+    spec = {"dataset": "mnist", "sample_seed": 0, "n_configs": n_runs,
+            "fixed": {"epochs": 3, "width": 8, "val_size": 2000, "n_train": 1000, "batch_size": 64},
+            "space": {"lr": {"log_uniform": [0.01, 0.1]}}}
+    configs = sample_configs(spec)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, kw in (("local_pool", {"workers": 2}), ("local_cluster", {"dask": "local:2"})):
+            t = time.perf_counter()
+            table = run_sweep(configs, os.path.join(tmp, name), progress=False, **kw)
+            wall = time.perf_counter() - t
+            out[f"sweep_{name}_wall_s"] = wall
+            out[f"sweep_{name}_train_s_per_run"] = float(table.runtime_sec.mean())
+            # wall time not spent training (start-up, scheduling, transfers, writes), per run
+            out[f"sweep_{name}_overhead_s_per_run"] = (wall - table.runtime_sec.sum() / 2) / n_runs
+    out["sweep_runs"] = n_runs
+    extra = out["sweep_local_cluster_wall_s"] - out["sweep_local_pool_wall_s"]
+    out["cluster_minus_pool_wall_s_per_run"] = extra / n_runs
+    out["cluster_minus_pool_wall_fraction"] = extra / out["sweep_local_pool_wall_s"]
+    # the same, with each executor's training time taken out (robust to a busy machine)
+    d = out["sweep_local_cluster_overhead_s_per_run"] - out["sweep_local_pool_overhead_s_per_run"]
+    out["cluster_extra_overhead_fraction_of_run"] = d / out["sweep_local_pool_train_s_per_run"]
+    return out
+
+
 def main(argv=None):
     from overfit_forecast.data import find_data_root, load_splits
-    from overfit_forecast.model import forward_flops
-    from overfit_forecast.training import RunConfig, evaluate
+    from overfit_forecast.model import count_flops
+    from overfit_forecast.runlog import RunConfig
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--width", type=int, default=RunConfig.width)
     p.add_argument("--batch-size", type=int, default=RunConfig.batch_size)
-    p.add_argument("--images", type=int, default=10_000)
+    p.add_argument("--images", type=int, default=4096)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--sweep-runs", type=int, default=20)
+    p.add_argument("--no-malloc-tuning", action="store_true",
+                   help="leave glibc's malloc thresholds as they are (sweep workers tune them)")
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
+    if not a.no_malloc_tuning:  # as every sweep worker does (overfit_forecast.executors)
+        from overfit_forecast.executors import _tune_malloc
+
+        _tune_malloc()
     root = find_data_root(download=False)
     splits = load_splits(root, val_size=10_000)
     x, y = splits.x_train[: a.images], splits.y_train[: a.images]
 
-    peak = matmul_peak_gflops()
-    ours, model = our_loop(x, y, a.width, a.batch_size)
+    out = {"load_average_1min_start": os.getloadavg()[0], "threads": torch.get_num_threads(),
+           "malloc_tuned": not a.no_malloc_tuning,
+           "width": a.width, "batch_size": a.batch_size, "images": a.images}
+    ips, same, peak, model = compare_variants(x, y, a.width, a.batch_size, a.rounds)
     classic = dataloader_loop(root, a.images, a.width, a.batch_size)
-    t = time.perf_counter()
-    evaluate(model, x, y)
-    eval_ips = len(y) / (time.perf_counter() - t)
-    flops = forward_flops(model)
-    achieved = 3 * flops * ours / 1e9
-    out = {
-        "threads": torch.get_num_threads(),
-        "width": a.width,
-        "batch_size": a.batch_size,
-        "images": a.images,
-        "forward_mflop_per_image": flops / 1e6,
+    flops = count_flops(model, a.batch_size)
+    ours = ips["foreach_sgd (study)"]
+    out.update({
+        "train_mflop_per_image (FlopCounterMode)": flops / 1e6,
         "ours_train_images_per_s": ours,
         "dataloader_train_images_per_s": classic,
         "speedup_vs_dataloader": ours / classic,
-        "ours_eval_images_per_s": eval_ips,
-        "achieved_train_gflops": achieved,
         "matmul_fp32_peak_gflops": peak,
-        "fraction_of_peak": achieved / peak,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
+        "achieved_train_gflops": flops * ours / 1e9,
+        "fraction_of_peak": flops * ours / 1e9 / peak,
+    })
+    for name, v in ips.items():
+        out[f"variant {name}: images/s"] = v
+        out[f"variant {name}: fraction_of_peak"] = flops * v / 1e9 / peak
+        out[f"variant {name}: bit-identical to old loop"] = same[name]
+    out.update(eval_throughput(model, splits.x_val, splits.y_val))
+    if a.sweep_runs:
+        out.update(sweep_overhead(a.sweep_runs))
+    out["load_average_1min_end"] = os.getloadavg()[0]
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     width = max(map(len, out))
     for k, v in out.items():
         print(f"{k:<{width}}  {v:,.3f}" if isinstance(v, float) else f"{k:<{width}}  {v}")

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from overfit_forecast.sweep import load_space, run_is_complete, run_sweep, sample_configs
 from overfit_forecast.training import LOG_COLUMNS, RunConfig, read_log, run_training
@@ -104,3 +105,69 @@ def test_study_space_is_deterministic_and_large_enough():
     assert [c.run_id for c in a] == [c.run_id for c in b]
     assert len(a) >= 200 and min(c.epochs for c in a) >= 20
     assert any(c.lr > 1 for c in a) and any(c.label_noise == 0 for c in a)
+
+
+def test_device_choice_and_ids(monkeypatch):
+    import torch
+
+    from overfit_forecast.training import DeviceUnavailableError, resolve_device
+
+    assert RunConfig(device="cpu").run_id == RunConfig().run_id == RunConfig(device="cuda").run_id
+    assert RunConfig(channels_last=True).run_id != RunConfig().run_id  # other floats, other run
+    with pytest.raises(ValueError, match="device"):
+        RunConfig(device="gpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    for name in ("cuda", "cuda:1"):
+        with pytest.raises(DeviceUnavailableError, match="CUDA is not available"):
+            resolve_device(name)
+
+
+def test_cuda_run_without_cuda_raises_before_training(mnist_splits, tmp_path, monkeypatch):
+    import torch
+
+    from overfit_forecast.training import DeviceUnavailableError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceUnavailableError):
+        run_training(tiny(device="cuda"), mnist_splits, tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_explicit_cpu_device_and_channels_last_are_deterministic(mnist_splits, tmp_path):
+    cfg = tiny(epochs=2, dropout=0.25)
+    logs = {}
+    for name, c in (("auto", cfg), ("cpu", tiny(epochs=2, dropout=0.25, device="cpu")),
+                    ("cl1", tiny(epochs=2, dropout=0.25, channels_last=True)),
+                    ("cl2", tiny(epochs=2, dropout=0.25, channels_last=True))):
+        run_training(c, mnist_splits, tmp_path / name)
+        logs[name] = read_log(tmp_path / name / f"{c.run_id}.csv").drop(columns="seconds")
+    pd.testing.assert_frame_equal(logs["auto"], logs["cpu"])  # same device, same floats
+    pd.testing.assert_frame_equal(logs["cl1"], logs["cl2"])  # channels_last: repeatable
+    np.testing.assert_allclose(logs["cl1"].val_acc, logs["auto"].val_acc, atol=0.05)  # same meaning
+
+
+def test_flop_count_matches_the_layer_shapes():
+    from overfit_forecast.model import SmallCNN, count_flops
+
+    w, h = 16, 128
+    conv1 = 2 * 28 * 28 * 1 * w * 9  # 2 FLOPs per multiply-add
+    conv2 = 2 * 14 * 14 * w * 2 * w * 9
+    fc = 2 * (2 * w * 7 * 7 * h + h * 10)
+    fwd = conv1 + conv2 + fc
+    model = SmallCNN(w, hidden=h)
+    assert count_flops(model, 8, train=False) == fwd
+    # backward: weight gradients of every layer, input gradients of all but the first
+    assert count_flops(model, 8) == 3 * fwd - conv1
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_splits_move_to_a_device(mnist_splits):
+    import dataclasses
+
+    assert mnist_splits.to("cpu") is mnist_splits  # no copy when already there
+    moved = mnist_splits.to("meta")  # a device without data: checks every tensor moves
+    for f in dataclasses.fields(mnist_splits):
+        a, b = getattr(mnist_splits, f.name), getattr(moved, f.name)
+        assert b.device.type == "meta" and b.shape == a.shape and b.dtype == a.dtype

@@ -22,11 +22,20 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("sweep", help="run or resume a sweep (skips complete runs)")
+    s = sub.add_parser("sweep", help="run or resume a sweep (skips complete runs), locally or on Dask")
     s.add_argument("space", help="sweep space YAML (e.g. configs/sweep_mnist.yaml)")
     s.add_argument("log_dir", help="folder for per-run logs and sweep.csv")
-    s.add_argument("--workers", type=int, default=2)
-    s.add_argument("--data-root", default=None, help="folder holding MNIST/raw")
+    s.add_argument("--workers", type=int, default=2, help="local pool: worker processes (default 2)")
+    where = s.add_mutually_exclusive_group()
+    where.add_argument("--dask", default=None, metavar="local[:N]",
+                       help="train on a dask.distributed LocalCluster of N workers (default 2)")
+    where.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                       help="train on the Dask cluster whose scheduler listens here")
+    s.add_argument("--threads-per-worker", type=int, default=None,
+                   help="torch threads per run (default: cores // workers)")
+    s.add_argument("--data-root", default=None, help="folder holding MNIST/raw (where the runs train)")
+    s.add_argument("--no-download", action="store_true", help="never download the dataset")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
 
     pl = sub.add_parser("pipeline", help="execute the notebooks and build the book")
     pl.add_argument("-f", "--parameters", default="configs/study.yaml")
@@ -74,15 +83,9 @@ def main(argv=None) -> int:
     if a.command in ("diagnose", "predict"):
         return _run_log_command(a)
     if a.command == "sweep":
-        from .sweep import load_space, run_sweep, sample_configs
+        from .sweep import command
 
-        try:
-            configs = sample_configs(load_space(a.space))
-        except (OSError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        table = run_sweep(configs, a.log_dir, a.workers, a.data_root)
-        print(table.status.value_counts().to_string())
+        return command(a)
     elif a.command == "pipeline":
         from .pipeline import main as pipeline_main
 

@@ -175,6 +175,14 @@ class Splits:
     x_test: torch.Tensor
     y_test: torch.Tensor
 
+    def to(self, device: str | torch.device) -> "Splits":
+        """The same splits on ``device`` (``self`` if they are there already)."""
+        device = torch.device(device)
+        if self.x_train.device == device:
+            return self
+        return Splits(*(t.to(device) for t in (self.x_train, self.y_train, self.x_val, self.y_val,
+                                                self.x_test, self.y_test)))
+
 
 def _to_float(images: torch.Tensor, dataset: str) -> torch.Tensor:
     mean, std = NORMALIZATION[dataset]
@@ -237,13 +245,16 @@ def load_splits(
 def subsample(
     x: torch.Tensor, y: torch.Tensor, n: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded random subset of ``n`` rows of ``(x, y)`` (all rows if ``n >= len(y)``)."""
+    """A seeded random subset of ``n`` rows of ``(x, y)`` (all rows if ``n >= len(y)``).
+
+    The indices are drawn on the CPU, so the subset is the same on every device.
+    """
     if n <= 0:
         raise ValueError(f"training-set size must be positive, got {n}")
     if n >= len(y):
         return x, y
     g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(len(y), generator=g)[:n]
+    idx = torch.randperm(len(y), generator=g)[:n].to(x.device)
     return x[idx].contiguous(), y[idx].contiguous()
 
 
@@ -267,9 +278,9 @@ def add_label_noise(
     k = int(round(fraction * len(y)))
     if k == 0:
         return y
-    g = torch.Generator().manual_seed(seed + 7_919)
-    idx = torch.randperm(len(y), generator=g)[:k]
-    shift = torch.randint(1, num_classes, (k,), generator=g)
+    g = torch.Generator().manual_seed(seed + 7_919)  # CPU draws: same noise on every device
+    idx = torch.randperm(len(y), generator=g)[:k].to(y.device)
+    shift = torch.randint(1, num_classes, (k,), generator=g).to(y.device)
     y[idx] = (y[idx] + shift) % num_classes
     return y
 
@@ -279,10 +290,12 @@ def iterate_minibatches(
 ):
     """Yield ``(xb, yb)`` slices of a shuffled order (or in order if no generator).
 
-    Every row is visited once per pass; the last batch may be smaller.
+    Every row is visited once per pass; the last batch may be smaller. ``generator`` is a
+    CPU generator: the order is drawn on the CPU and moved to the data's device, so the
+    batches are the same on every device.
     """
     n = len(y)
-    order = torch.randperm(n, generator=generator) if generator is not None else None
+    order = torch.randperm(n, generator=generator).to(x.device) if generator is not None else None
     for start in range(0, n, batch_size):
         if order is None:
             yield x[start : start + batch_size], y[start : start + batch_size]

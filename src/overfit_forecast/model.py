@@ -56,24 +56,36 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))
 
 
-def forward_flops(model: SmallCNN) -> int:
-    """Multiply-add FLOPs (2 per MAC) of one forward pass on one 1x28x28 image.
+def count_flops(model: nn.Module, batch_size: int = 64, train: bool = True,
+                image_shape: tuple[int, ...] = (1, 28, 28)) -> float:
+    """FLOPs per image of one training step (forward + backward) or one forward pass.
 
-    Counts conv and linear layers only (activations, pooling and biases are negligible).
-    A training step costs about 3x this (forward + backward for inputs and weights).
+    Counted by ``torch.utils.flop_counter.FlopCounterMode`` on a random batch of
+    ``batch_size`` images of ``image_shape``: 2 FLOPs per multiply-add of every matrix
+    product and convolution that autograd actually runs (so no backward product for the
+    first layer's input, which needs no gradient; elementwise ops, pooling and optimizer
+    steps are not counted). The model is left unchanged (gradients are cleared).
+
+    Returns
+    -------
+    float
+        FLOPs per image (divide by 1e6 for MFLOP).
     """
-    flops = 0
-    size = 28
-    for m in model.features:
-        if isinstance(m, nn.Conv2d):
-            k = m.kernel_size[0] * m.kernel_size[1]
-            flops += 2 * size * size * m.in_channels * m.out_channels * k
-        elif isinstance(m, nn.MaxPool2d):
-            size //= 2
-    for m in model.head:
-        if isinstance(m, nn.Linear):
-            flops += 2 * m.in_features * m.out_features
-    return flops
+    from torch.utils.flop_counter import FlopCounterMode
+
+    param = next(model.parameters())
+    x = torch.randn(batch_size, *image_shape, device=param.device)
+    was_training = model.training
+    model.train(train)
+    with FlopCounterMode(display=False) as counter:
+        if train:
+            model(x).sum().backward()
+        else:
+            with torch.no_grad():
+                model(x)
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return counter.get_total_flops() / batch_size
 
 
 class SmallMLP(nn.Module):

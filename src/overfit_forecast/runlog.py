@@ -33,7 +33,10 @@ class RunConfig:
     """Everything that defines one training run (flat and frozen, as in nanoGPT).
 
     Two runs with equal configs produce equal logs (up to the ``seconds`` column) on the
-    same machine and thread count.
+    same machine, device and thread count. ``eval_batch_size`` and ``device`` are left out
+    of :attr:`run_id` / :attr:`group_id`: logs written before they existed keep their ids,
+    and a run trained on a GPU counts as the same run as on a CPU (its floats differ in the
+    last digits, its meaning does not).
     """
 
     dataset: str = "mnist"  # "mnist" (or "fashion_mnist"): which torchvision dataset
@@ -53,6 +56,8 @@ class RunConfig:
     val_size: int = 10_000  # validation images held out of the 60k training images
     split_seed: int = 0  # seed of the validation hold-out (same for the whole study)
     eval_batch_size: int = 256  # batch size of measurement passes (no effect on results; not hashed)
+    device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N" (not hashed)
+    channels_last: bool = False  # conv activations in NHWC: faster on CPU, other floats (hashed if True)
 
     def __post_init__(self):
         checks = {
@@ -66,6 +71,8 @@ class RunConfig:
             "batch_size": self.batch_size >= 1,
             "label_noise": 0 <= self.label_noise <= 1,
             "width": self.width >= 1,
+            "device": self.device in ("auto", "cpu", "cuda")
+            or (self.device.startswith("cuda:") and self.device[5:].isdigit()),
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -94,6 +101,9 @@ class RunConfig:
     def _identity(self) -> dict:
         d = self.to_dict()
         d.pop("eval_batch_size")  # changes speed, not results
+        d.pop("device")  # where it ran: same run on another device keeps its id (see training)
+        if not self.channels_last:  # added later: runs without it keep the ids they had
+            d.pop("channels_last")
         return d
 
     @property

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +31,13 @@ import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
+from .data import DataNotFoundError
+from .executors import SweepDataError, lost_types, make_executor, preflight
 from .runlog import STATUSES, RunConfig, atomic_write_text
-from .training import run_training
+from .training import DeviceUnavailableError, result_text
+
+#: Problems found before training: they stop the whole sweep (exit code 2 on the CLI).
+FATAL = (DataNotFoundError, SweepDataError, DeviceUnavailableError)
 
 _DISTS = ("log_uniform", "uniform", "log_uniform_int", "int_uniform", "choice", "mixture")
 
@@ -136,47 +139,12 @@ def run_is_complete(cfg: RunConfig, log_dir: str | os.PathLike) -> bool:
     return True
 
 
-# --- worker side -----------------------------------------------------------------------
-_SPLITS = {}
+class SweepAborted(RuntimeError):
+    """A problem found before training (data not found, device missing) stopped the sweep.
 
-
-def _die_with_parent() -> None:
-    """Linux: ask the kernel to SIGTERM this worker when the sweep process dies, so a killed
-    sweep leaves no orphan workers writing logs behind a resumed one."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _init_worker(data_root, threads: int, in_child: bool = True):
-    import torch
-
-    if in_child:
-        _die_with_parent()
-    torch.set_num_threads(threads)
-    _SPLITS["data_root"] = data_root
-
-
-def _get_splits(cfg: RunConfig):
-    from .data import load_splits
-
-    key = (cfg.dataset, cfg.val_size, cfg.split_seed)
-    if key not in _SPLITS:
-        _SPLITS[key] = load_splits(_SPLITS.get("data_root"), cfg.dataset, cfg.val_size, cfg.split_seed)
-    return _SPLITS[key]
-
-
-def _run_one(cfg_dict: dict, log_dir: str) -> dict:
-    cfg = RunConfig(**cfg_dict)
-    try:
-        splits = _get_splits(cfg)
-    except Exception as exc:  # data problems are reported per run, never crash the pool
-        return {"run_id": cfg.run_id, "status": "failed", "message": f"{type(exc).__name__}: {exc}"}
-    return run_training(cfg, splits, log_dir)
+    Its message is the data module's (folders searched, where to put the files) or the
+    device check's; nothing was written for any run.
+    """
 
 
 def run_sweep(
@@ -186,6 +154,8 @@ def run_sweep(
     data_root: str | os.PathLike | None = None,
     threads_per_worker: int | None = None,
     progress: bool = True,
+    dask=None,
+    download: bool = True,
 ) -> pd.DataFrame:
     """Train every config whose run is not complete, in parallel, then write ``sweep.csv``.
 
@@ -196,75 +166,167 @@ def run_sweep(
     log_dir : path
         Folder of the per-run logs (``logs/mnist`` for the study).
     workers : int
-        Worker processes (spawned); 1 runs in this process.
+        Worker processes of the local pool (spawned); 1 runs in this process.
+    data_root : path, optional
+        Folder holding ``MNIST/raw``, as seen where the runs train.
     threads_per_worker : int, optional
-        torch intra-op threads per worker; default ``max(1, cpu_count // workers)``.
+        torch intra-op threads per run; default ``max(1, cpu_count // workers)``.
+    dask : str or distributed.Client, optional
+        Train on a Dask cluster instead of the local pool: ``"local[:N]"`` (a
+        ``LocalCluster`` of N workers), a scheduler address ``"tcp://HOST:PORT"``, or a
+        connected ``Client`` (see :class:`overfit_forecast.executors.DaskExecutor`).
+    download : bool
+        Let a run's worker download the dataset with torchvision if it is not found.
+
+    Each run trains in memory where it is scheduled and comes back as its log text and
+    result record; this process writes them atomically (log first, result JSON last) as
+    they return, so a killed sweep or worker loses no finished run and never leaves a
+    half-written one. Re-running trains only the runs without a complete result. A run
+    whose training raises is recorded ``failed`` with its message; a run lost with its
+    executor (a broken process pool, a cancelled task) is not written and appears in the
+    table as ``missing`` with the reason in ``message``.
 
     Returns
     -------
     pandas.DataFrame
         The sweep table also written to ``<log_dir>/sweep.csv``: one row per run with
         run_id, group_id, every hyperparameter, seed, status, epochs_done, runtime_sec,
-        test_acc, message.
+        test_acc, message, trained_on (the device; empty for runs logged before it existed).
+
+    Raises
+    ------
+    SweepAborted
+        The data is not found or a device is missing, checked where the runs train before
+        any of them starts (or raised by the first run that loads its data); no run is
+        written, nor ``sweep.csv``.
+    ValueError
+        The same config and seed twice.
     """
     log_dir = Path(log_dir)
-    log_dir.mkdir(parents=True, exist_ok=True)
     ids = [c.run_id for c in configs]
     if len(set(ids)) != len(ids):
         raise ValueError("duplicate configs in the sweep (same config and seed twice)")
     todo = [c for c in configs if not run_is_complete(c, log_dir)]
-    threads = threads_per_worker or max(1, (os.cpu_count() or 1) // max(1, workers))
-    print(f"sweep: {len(configs)} runs, {len(configs) - len(todo)} complete, {len(todo)} to train")
-    if todo:
-        bar = tqdm(total=len(todo), desc="runs", disable=not progress)
-        if workers <= 1:
-            _init_worker(data_root, threads, in_child=False)
-            for c in todo:
-                _run_one(c.to_dict(), str(log_dir))
+    lost: dict[str, str] = {}
+    with make_executor(workers, dask, threads_per_worker) as ex:
+        print(f"sweep: {len(configs)} runs, {len(configs) - len(todo)} complete, {len(todo)} to train"
+              f" ({ex.name})")
+        if todo:
+            try:
+                ex.call(preflight, [c.dataset for c in todo], [c.device for c in todo], data_root, download)
+            except FATAL as exc:
+                raise SweepAborted(str(exc)) from exc
+            log_dir.mkdir(parents=True, exist_ok=True)
+            lost = _collect(ex, todo, log_dir, data_root, download, progress)
+    return write_sweep_table(configs, log_dir, lost)
+
+
+def _collect(ex, todo: list[RunConfig], log_dir: Path, data_root, download: bool, progress: bool) -> dict:
+    """Submit ``todo`` to executor ``ex`` and store each run as it returns; returns the
+    lost runs (run_id -> reason)."""
+    futures = ex.submit_runs([c.to_dict() for c in todo], data_root, download)
+    by_future = {id(f): c for f, c in zip(futures, todo)}
+    lost, fatal = {}, None
+    with tqdm(total=len(todo), desc="runs", disable=not progress) as bar:
+        for f in ex.as_completed(futures):
+            cfg = by_future[id(f)]
+            try:
+                out = f.result()
+            except FATAL as exc:
+                fatal = fatal or exc
+                ex.cancel(futures)
+                continue
+            except lost_types() as exc:
+                lost[cfg.run_id] = f"not finished ({type(exc).__name__}: {exc}); re-run the sweep to train it"
+                continue
+            except Exception as exc:  # the run raised outside training (e.g. KilledWorker)
+                out = {"run_id": cfg.run_id, "log": None, "result": dict(
+                    run_id=cfg.run_id, group_id=cfg.group_id, **cfg.to_dict(), status="failed",
+                    epochs_done=0, runtime_sec=float("nan"), test_acc=float("nan"),
+                    message=f"{type(exc).__name__}: {exc}")}
+            if fatal is None:
+                store_run(out, log_dir)
                 bar.update()
-        else:
-            ctx = get_context("spawn")
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(data_root, threads)) as pool:
-                futures = [pool.submit(_run_one, c.to_dict(), str(log_dir)) for c in todo]
-                for f in as_completed(futures):
-                    f.result()
-                    bar.update()
-        bar.close()
-    return write_sweep_table(configs, log_dir)
+    if fatal is not None:
+        raise SweepAborted(str(fatal)) from fatal
+    return lost
 
 
-def write_sweep_table(configs: list[RunConfig], log_dir: str | os.PathLike) -> pd.DataFrame:
+def store_run(out: dict, log_dir: str | os.PathLike) -> None:
+    """Write a run returned by :func:`~overfit_forecast.executors.train_remote` into
+    ``log_dir``: its log CSV, then its result JSON (which marks it complete), atomically."""
+    log_dir = Path(log_dir)
+    csv = log_dir / f"{out['run_id']}.csv"
+    if out["log"] is not None:
+        atomic_write_text(csv, out["log"])
+    elif csv.exists():  # a stale partial log of an earlier attempt
+        csv.unlink()
+    atomic_write_text(log_dir / f"{out['run_id']}.json", result_text(out["result"]))
+
+
+def write_sweep_table(configs: list[RunConfig], log_dir: str | os.PathLike,
+                      lost: dict[str, str] | None = None) -> pd.DataFrame:
     """Gather the runs' result JSONs into ``<log_dir>/sweep.csv`` (written atomically).
 
-    Runs without a result file appear with ``status="missing"``.
+    Runs without a result file appear with ``status="missing"`` (and the reason from
+    ``lost``, run_id -> message, if they were lost with their worker).
     """
+    lost = lost or {}
     log_dir = Path(log_dir)
     rows = []
     for c in configs:
         res = log_dir / f"{c.run_id}.json"
-        if res.exists():
-            rows.append(json.loads(res.read_text()))
+        if res.exists():  # fields added since a run was logged take the sweep's values
+            rows.append({"run_id": c.run_id, "group_id": c.group_id, **c.to_dict(),
+                         **json.loads(res.read_text())})
         else:
             rows.append(dict(run_id=c.run_id, group_id=c.group_id, **c.to_dict(), status="missing",
-                             epochs_done=0, runtime_sec=float("nan"), test_acc=float("nan"), message=""))
+                             epochs_done=0, runtime_sec=float("nan"), test_acc=float("nan"),
+                             message=lost.get(c.run_id, "")))
     df = pd.DataFrame(rows)
     atomic_write_text(log_dir / "sweep.csv", df.to_csv(index=False))
     return df
 
 
-def main(argv=None) -> None:
-    """``python -m overfit_forecast.sweep SPACE.yaml LOG_DIR [--workers N]``."""
-    import argparse
+def command(a) -> int:
+    """Run the ``sweep`` command from parsed arguments; returns the exit code.
 
-    p = argparse.ArgumentParser(description=main.__doc__)
-    p.add_argument("space")
-    p.add_argument("log_dir")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--data-root", default=None)
-    a = p.parse_args(argv)
-    configs = sample_configs(load_space(a.space))
-    run_sweep(configs, a.log_dir, a.workers, a.data_root)
+    0: every run has a terminal status other than ``failed``; 1: some run failed (their
+    messages are printed) or was lost with its worker (re-run to train it); 2: bad space
+    file, or the sweep stopped before training (data not found, device missing).
+    """
+    import sys
+
+    try:
+        configs = sample_configs(load_space(a.space))
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if a.dask is not None and not (a.dask == "local" or a.dask.startswith("local:")):
+        print(f"error: --dask takes local or local:N, got {a.dask!r} (use --scheduler for an address)",
+              file=sys.stderr)
+        return 2
+    try:
+        table = run_sweep(configs, a.log_dir, a.workers, a.data_root, a.threads_per_worker,
+                          progress=not a.quiet, dask=a.scheduler or a.dask, download=not a.no_download)
+    except SweepAborted as exc:
+        print(f"error: sweep stopped before training: {exc}", file=sys.stderr)
+        return 2
+    print("status: " + ", ".join(f"{k} {v}" for k, v in table.status.value_counts().items()))
+    bad = table[table.status.isin(["failed", "missing"])]
+    for row in bad.itertuples():
+        print(f"{row.status}: {row.run_id}: {row.message}", file=sys.stderr)
+    return 1 if len(bad) else 0
+
+
+def main(argv=None) -> None:
+    """``python -m overfit_forecast.sweep SPACE.yaml LOG_DIR [--workers N | --dask local:N |
+    --scheduler tcp://HOST:PORT]``: the same as ``overfit-forecast sweep``."""
+    import sys
+
+    from .cli import main as cli_main
+
+    sys.exit(cli_main(["sweep", *(sys.argv[1:] if argv is None else argv)]))
 
 
 if __name__ == "__main__":
