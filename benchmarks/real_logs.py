@@ -114,12 +114,12 @@ def headline(table, summary, versions: dict):
     for tool in o.index:
         r = o.loc[tool]
         rows.append({"tool (version)": f"{tool} {versions.get(tool, '')}".strip(),
-                     "overfitting verdict right": r.accuracy, "precision": r.precision, "recall": r.recall,
+                     "verdict right": r.accuracy, "precision": r.precision, "recall": r.recall,
                      "false alarms": r.false_alarm_rate, "onset err": r.onset_error, "best err": r.best_error,
                      "unreadable": f"{int(s.loc[tool].unreadable)} of {int(s.loc[tool].files)}",
                      "crashes": int(s.loc[tool].crashes), "s / call": s.loc[tool].median_s})
     out = scoring.pd.DataFrame(rows)
-    for c in ("overfitting verdict right", "precision", "recall", "false alarms", "onset err", "best err"):
+    for c in ("verdict right", "precision", "recall", "false alarms", "onset err", "best err"):
         out[c] = out[c].map(lambda x: "" if x is None or x != x else f"{100 * x:.0f} %")
     out["s / call"] = out["s / call"].map(lambda x: f"{x:.2f}")
     return out

@@ -181,16 +181,45 @@ def write_json(obj, path: str | os.PathLike) -> None:
     atomic_write_text(path, json.dumps(_json_clean(obj), indent=2) + "\n")
 
 
+def _skops_canonical(path: Path) -> tuple | None:
+    """A skops file's content with its object ids (``__id__`` values and array member names)
+    renumbered by first appearance in ``schema.json`` (skops uses ``id()``, which changes);
+    None if unreadable. Two files with equal canonical forms hold the same model."""
+    import re
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            schema = z.read("schema.json").decode()
+            ids = list(dict.fromkeys(re.findall(r'(?<="__id__": )\d+|\b\d+(?=\.npy\b)', schema)))
+            members = tuple(z.read(f"{i}.npy") for i in ids if f"{i}.npy" in z.namelist())
+            rest = tuple(sorted((n, z.read(n)) for n in z.namelist()
+                                if n != "schema.json" and not re.fullmatch(r"\d{6,}\.npy", n)))
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return None
+    number = {i: f"#{k}" for k, i in enumerate(ids)}
+    schema = re.sub(r'(?<="__id__": )\d+|\b\d+(?=\.npy\b)', lambda m: number[m.group()], schema)
+    return schema, members, rest
+
+
 def save_model(model, path: str | os.PathLike) -> None:
-    """Save a fitted scikit-learn model with skops (not pickle), atomically."""
+    """Save a fitted scikit-learn model with skops (not pickle), atomically.
+
+    The file is a deflated zip (forests shrink ~10x). When ``path`` already holds the same
+    model (same schema and arrays; skops names members by object id and stamps the time), the old file is kept, so
+    re-saving an unchanged model leaves a committed file, and ``git status``, untouched.
+    """
+    import zipfile
+
     import skops.io as sio
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    import zipfile
-
-    sio.dump(model, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9)  # forests shrink ~10x
+    sio.dump(model, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    if path.exists() and _skops_canonical(path) == _skops_canonical(tmp) is not None:
+        tmp.unlink()
+        return
     os.replace(tmp, path)
 
 
