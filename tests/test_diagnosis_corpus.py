@@ -10,8 +10,7 @@ from overfit_forecast.diagnosis import diagnose
 from overfit_forecast.readers import read_curves
 
 ROOT = Path(__file__).resolve().parents[1]
-LOGS = next((p for p in (ROOT.parent / "shared" / "data" / "public_logs", Path("/work/shared/data/public_logs"))
-             if p.exists()), None)
+LOGS = next((p for p in (ROOT.parent / "shared" / "data" / "public_logs",) if p.exists()), None)
 pytestmark = pytest.mark.skipif(LOGS is None, reason="the public log corpus (../shared/data/public_logs) is absent")
 
 

@@ -33,8 +33,6 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = (ROOT / ".." / "shared" / "data" / "public_logs").resolve()
-if not DATA.exists():  # a worktree under /work/<name>: shared sits beside it
-    DATA = Path("/work/shared/data/public_logs")
 
 KINDS = ("hf", "lightning", "keras", "tensorboard", "sweeps")
 # Metrics worth showing as "task metric", most preferred first (matched on a lower-cased name).

@@ -234,7 +234,7 @@ def sweep_log_table(log_dir: str | os.PathLike, fs=(0.2, 0.3, 0.5), name: str = 
             c = read_curves(p, "overfit_forecast")
         except (LogFormatError, ValueError):
             continue
-        rows += _rows(c, fs, {"source": str(p), "repo": name or log_dir.name, "group_id": rec["group_id"],
+        rows += _rows(c, fs, {"source": f"{log_dir.name}/{p.name}", "repo": name or log_dir.name, "group_id": rec["group_id"],
                               "run_id": rec["run_id"], "kind": "sweep"})
     return pd.DataFrame(rows)
 
