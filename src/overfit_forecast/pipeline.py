@@ -25,6 +25,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -308,6 +309,10 @@ def build_book_copy(parameters: dict, workdir: str | os.PathLike, root: str | os
         shutil.copytree(root / "_static", workdir / "_static", dirs_exist_ok=True)
     for f in (root / "book").glob("*.md"):
         shutil.copy(f, workdir / "book" / f.name)
+        for inc in re.findall(r"^```\{include\}\s+(\S+)", f.read_text(), flags=re.M):  # e.g. a results table
+            target = (workdir / "book" / inc).resolve()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy((root / "book" / inc).resolve(), target)
     run_notebooks(parameters, workdir / "book", root)
     return build_book(workdir)
 
