@@ -180,11 +180,6 @@ def all_series(curves: Curves, by: str) -> dict:
     return out
 
 
-def curve_series(curves: Curves, split: str, metric: str, by: str) -> Series | None:
-    """One curve of the log as a :class:`Series` on the x-axis ``by`` (None when absent)."""
-    return all_series(curves, by).get((split, metric))
-
-
 def _summed_loss(index: dict, split: str, names: list[str]) -> Series | None:
     """The total of component losses logged separately (YOLO's box/cls/dfl losses, multi-task
     heads), summed at the x-values where all of them are logged."""

@@ -7,8 +7,6 @@ import ast
 import json
 import re
 
-import numpy as np
-
 from ._names import canonical, split_metric
 
 #: Final metrics of a trial, in the normalized schema.
@@ -170,5 +168,3 @@ def to_seconds_if_duration(values: pd.Series) -> pd.Series | None:
     return secs if filled.any() and secs[filled].notna().all() else None
 
 
-def fill_nan(x) -> float:
-    return float(x) if x is not None and np.isfinite(x) else float("nan")
