@@ -21,7 +21,7 @@ Which finding of each tool means which pathology (details and reasons in
 | chance_level | `chance_level` | `no_learning` | `TP-DEAD-RUN` | -- | -- | `not_learning` "Not learning" |
 | frozen | `frozen` | -- | `TP-FLAT`, `TP-ZERO-LOSS(-ONSET)` | -- | -- | `loss_degenerate` "exactly zero" |
 | plateau | `plateau` | `constant_lr_plateau` | -- | `plateau` | `stagnation` | `stopped_improving` |
-| leakage_signal | `leakage_signal`, `eval_below_train` | `val_below_train` | -- | `loss_floor` | -- | `eval_below_train` |
+| leakage_signal | `leakage_signal` | `val_below_train` | -- | `loss_floor` | -- | `eval_below_train` |
 | onset step | `verdicts.onset_step` / `validation.onset.x` | overfitting `step` | `@stepN` in TP-OVERFIT | overfitting `step_start` | `details.since_step` | overfitting `metrics.best_step` |
 | best step | `verdicts.best_step` / `best_checkpoint.x` | overfitting `step` | "best checkpoint was near step N" | overfitting `step_start` | -- | `pick.best_step` |
 

@@ -207,6 +207,34 @@ def test_rise_within_noise_is_not_overfitting_and_above_noise_is():
     assert d["verdicts"]["overfitting"] is True and 18 <= d["verdicts"]["onset_step"] <= 24
 
 
+def _sub_material_rise(n=30, flat_from=15, units=2.5):
+    """A validation loss that falls, wanders +-0.01 around 0.5, and ends with its last 2
+    evaluations ``units`` x its noise above the minimum (noise measured on the curve itself)."""
+    from overfit_forecast.criteria import material_rise
+
+    v = np.r_[fast_then_slow(flat_from, end=0.5), 0.5 + 0.01 * np.where(np.arange(n - flat_from) % 2, 1.0, -1.0)]
+    for _ in range(5):  # the raised end changes the noise a little: settle it
+        r = material_rise(v)
+        v[-2:] = r["minimum"] + units * r["noise"] + np.array([0.0, 1e-4])
+    return v, material_rise(v)
+
+
+def test_sub_material_rise_is_overfitting_only_when_the_training_loss_keeps_falling():
+    vl, r = _sub_material_rise()
+    assert not r["material"] and 2.0 < r["rise"] / r["noise"] < 3.0  # the validation curve alone: not material
+    falling = fast_then_slow(30, end=0.05, tau=8.0)  # falls by more than half after epoch 15
+    d = diagnose(epoch_curves(falling, vl))
+    f = next(f for f in d["findings"] if f["id"] == "overfitting")
+    assert d["verdicts"]["overfitting"] is True and f["evidence"]["corroborated_by_training_loss"] is True
+    assert 14 <= d["verdicts"]["onset_step"] <= 17
+    flat = np.r_[falling[:15], np.full(15, falling[14])]  # training loss stops falling at the minimum
+    assert diagnose(epoch_curves(flat, vl))["verdicts"]["overfitting"] is False
+    slightly = np.r_[falling[:15], np.linspace(falling[14], 0.9 * falling[14], 15)]  # falls 10 % < train_fall
+    assert diagnose(epoch_curves(slightly, vl))["verdicts"]["overfitting"] is False
+    vl_small, _ = _sub_material_rise(units=1.5)  # below corroborated x material_k = 2 noise
+    assert diagnose(epoch_curves(falling, vl_small))["verdicts"]["overfitting"] is False
+
+
 def test_single_high_last_point_is_not_overfitting():
     vl = np.r_[fast_then_slow(19, end=0.5), 0.9]
     assert diagnose(epoch_curves(fast_then_slow(20, end=0.1), vl))["verdicts"]["overfitting"] is False
@@ -250,6 +278,8 @@ def test_eval_loss_well_below_training_loss_all_run():
     d = diagnose(epoch_curves(vl * 2.0, vl))
     assert d["verdicts"]["eval_below_train"] and not d["verdicts"]["loss_scale_mismatch"]
     assert not d["verdicts"]["leakage_signal"]
+    f = next(f for f in d["findings"] if f["id"] == "eval_below_train")
+    assert f["severity"] == "info" and "not by itself a sign of leakage" in f["message"]
     assert not diagnose(epoch_curves(vl * 1.2, vl))["verdicts"]["eval_below_train"]  # dropout-sized gap
 
 

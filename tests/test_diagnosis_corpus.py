@@ -143,6 +143,28 @@ def test_finding_fires_on_a_real_log(path, finding):
     assert finding in ids(run(path))
 
 
+@pytest.mark.parametrize("path, onset", [
+    # notes: "val loss min ep18 then slow rise +10%, train falls; val_acc still improves" (2.5x noise)
+    ("keras/HiKami172__pokemons-lenet__training_history.csv", 18),
+    # notes: "flat floor 0.231-0.234 (ep4-8) then +10%/+5% on last 2 evals; borderline" (2.3x noise)
+    ("keras/Akshat2735__Minor-Project__training_log.csv", 5),  # the CSV's 0-based epoch, as labelled
+])
+def test_smaller_rise_corroborated_by_the_training_loss_is_overfitting(path, onset):
+    d = run(path)
+    f = next(f for f in d["findings"] if f["id"] == "overfitting")
+    ev = f["evidence"]
+    assert ev["corroborated_by_training_loss"] and 2.0 < ev["rise_in_noise_units"] < 3.0
+    assert ev["train_loss_final"] < 0.8 * ev["train_loss_at_onset"] and d["verdicts"]["onset_step"] == onset
+
+
+def test_corroboration_adds_no_overfitting_where_the_training_loss_is_flat():
+    # notes: val loss "rises" 2.4x its noise at the end while the training loss barely moves (-3 %)
+    d = run("keras/ImaJin14__crypto-forecast-thesis__experiments_results_tuning_gru_BTC_1d_metrics.csv")
+    assert d["verdicts"]["overfitting"] is False
+    f = next(f for f in d["findings"] if f["id"] == "eval_below_train")
+    assert f["severity"] == "info"
+
+
 def test_no_evaluation_leaves_the_overfitting_verdict_null():
     v = run("lightning/EvgeniyAzarov__birdclef-24__lightning_logs_version_1/metrics.csv")["verdicts"]
     assert v["overfitting"] is None and v["status"] == "unknown" and v["best_metric"] == "score"

@@ -45,7 +45,7 @@ FINDINGS: dict[str, dict[str, str]] = {
         "diverged": "diverged", "divergence": "diverged", "non_finite": "diverged",
         "overconfidence": "overfitting",  # the redesign's qualifier of overfitting
         "chance_level": "chance_level", "frozen": "frozen", "plateau": "plateau",
-        "leakage_signal": "leakage_signal", "eval_below_train": "leakage_signal",
+        "leakage_signal": "leakage_signal",  # eval_below_train is info: an observation, no leakage claim
     },
     "runmedic": {
         "overfitting": "overfitting", "divergence": "diverged", "non_finite": "diverged",

@@ -60,6 +60,8 @@ class DiagnosisThresholds:
 
     material_k: float = 3.0  # a rise is material above this x noise (several times the noise)
     rel_floor: float = 0.01  # ... and above this fraction of the minimum (a rise too small to matter)
+    corroborated: float = 2 / 3  # a smaller rise, above this fraction of material_k x noise, is material ...
+    train_fall: float = 0.2  # ... when the training loss fell by this fraction of its level since the minimum
     min_evals: int = 4  # fewer finite evaluations -> no overfitting verdict (null)
     divergence_factor: float = 1.5  # end level above this x start level -> diverged
     frozen_fraction: float = 0.8  # this fraction of successive values identical -> frozen
@@ -131,6 +133,20 @@ class RunView:
     @property
     def meta(self) -> dict:
         return self.curves.meta
+
+
+LR_ADVICE = "Lower the learning rate, add warm-up and gradient clipping (in mixed precision, check the loss scaler)."
+
+
+def fmt(x) -> str:
+    """A number in a finding's message: 4 significant digits, ``n/a`` for None/NaN/inf."""
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.4g}"
+
+
+def curve_label(s: Series, run: RunView) -> str:
+    """``"training loss"``, ``"validation accuracy"``, ...: the curve's split and name."""
+    split = "training" if s is run.train_loss or s is run.train_acc else "validation"
+    return f"{split} {s.name}"
 
 
 def num(x):

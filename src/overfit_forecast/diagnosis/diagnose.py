@@ -39,15 +39,16 @@ CHECK_IDS = {
     "diverged": ("error", "training loss NaN/inf, or ends far above its early level and does not come back"),
     "frozen": ("error", "training loss repeats the same value at most successive points"),
     "chance_level": ("error", "loss never improves and sits at ln C (accuracy ~ 1/C): the run never learned"),
-    "overfitting": ("warning", "validation loss rises materially (vs. its noise) above its minimum while training "
-                               "loss falls or stays low"),
+    "overfitting": ("warning", "validation loss rises materially (vs. its noise; a smaller rise when training loss "
+                               "falls by 20 % meanwhile) above its minimum while training loss falls or stays low"),
     "overconfidence": ("warning", "qualifier of overfitting: the task metric still improves after the loss minimum"),
     "degrading": ("warning", "validation loss rises but training loss rises too: optimization, not overfitting"),
     "plateau": ("warning", "no material improvement of validation loss over the last third of the run"),
     "still_improving": ("info", "robust tail trend still improves by more than the noise: train longer"),
     "unstable": ("warning", "validation loss swings around its trend (jumps > 10 % and back)"),
     "leakage_signal": ("warning", "training and validation loss ~0 already at the first evaluation: too easy"),
-    "eval_below_train": ("warning", "validation loss well below training loss all run (overlap? regularization?)"),
+    "eval_below_train": ("info", "validation loss below training loss all run: usual with dropout/augmentation; "
+                                 "not a leakage claim"),
     "loss_scale_mismatch": ("warning", "training loss many times the validation loss: a logging-scale artifact"),
     "generalization_gap": ("warning", "validation loss several times training loss at the end, and flat"),
     "underfitting": ("warning", "training loss plateaued with low training accuracy"),
