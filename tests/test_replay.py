@@ -49,7 +49,8 @@ def test_tiered_replay_known_stops():
     # overfit run: from epoch 5, best 0.5 at 6; patience 2 -> stop at 8; patience 5 -> 11; 0 -> 5
     tiered = {"hi": (5, [2, 2, 2]), "lo": (5, [5, 5, 5]), "now": (5, [0, 0, 0]), "never": (5, [None] * 3)}
     r = replay_policies(logs(), [False] * 3, k=10, tiered=tiered)
-    assert r.hi_epochs.tolist() == [8, 20, 7] and r.lo_epochs.tolist() == [11, 20, 20]  # the stall (3 epochs) outlasts patience 2, not 5
+    assert r.hi_epochs.tolist() == [8, 20, 7]
+    assert r.lo_epochs.tolist() == [11, 20, 20]  # the 3-epoch stall outlasts patience 2, not 5
     assert r.now_epochs.tolist() == [5, 5, 5] and r.never_epochs.tolist() == [20, 20, 20]
     assert r.hi_acc[0] == pytest.approx(VA[8]) and r.hi_kept[0] == 8  # no restore: the model at the stop
     s = replay_summary(r)
