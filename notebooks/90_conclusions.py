@@ -67,9 +67,16 @@ if lim and lim["risk_stopping"]:
         f"{f3(L['roc_auc_vs_smoothed_label'])}. As a risk score, the final generalization gap is predicted with "
         f"R² {f3(L['gap_r2'])}, Spearman {f3(L['gap_spearman'])}, MAE {L['gap_mae_points']:.1f} points.")
     rs = {r["policy"]: r for r in lim["risk_stopping"]}
+    tier = rs.get("risk_tiered")
+    tiered_text = "" if tier is None else (
+        f"the tiered risk-driven stop (forecasts at epoch {lim['risk_tiered_params']['risk_k']} set each run's "
+        f"patience; parameters fixed before the replay) uses {tier['compute_share']:.0%} of full-training compute "
+        f"and changes mean validation accuracy by {-tier['mean_acc_lost_points']:+.2f} points, with "
+        f"{int(tier['false_kills'])} false kills of {int(tier['runs_stopped'])} runs stopped; ")
     lines.append(
-        f"**What it saves.** Replayed with held-out forecasts (decisions on validation loss, accuracy of the "
-        f"model at the stop), the risk-driven stop uses {rs['risk']['compute_share']:.0%} of full-training "
+        f"**What it saves.** Replayed with held-out forecasts (decisions on validation loss, validation accuracy "
+        f"of the model at the stop: the logs have no per-epoch test accuracy), {tiered_text}"
+        f"the flag-only risk stop uses {rs['risk']['compute_share']:.0%} of full-training "
         f"compute and changes mean accuracy by {-rs['risk']['mean_acc_lost_points']:+.2f} points, with "
         f"{int(rs['risk']['false_kills'])} false kills; patience from the start: {rs['patience']['compute_share']:.0%}, "
         f"{-rs['patience']['mean_acc_lost_points']:+.2f} points, {int(rs['patience']['false_kills'])} false kills; "

@@ -13,9 +13,6 @@ from overfit_forecast.forecast import (
     ForecastRefused,
     curves_to_epoch_log,
     forecast,
-    median_pruner_stops,
-    replay_policies,
-    replay_summary,
 )
 from overfit_forecast.models import candidates
 from overfit_forecast.readers import read_curves
@@ -144,28 +141,6 @@ def test_fraction_model_scores_step_logs_without_accuracy(tmp_path):
     assert hi["probability"] > 0.5 > lo["probability"] and hi["window"] == "first 50% of the evaluations"
     with pytest.raises(ForecastRefused, match="evaluation"):
         forecast(step_log(0.0, n=4), path)  # 2 evaluations in the first half
-
-
-def test_replay_known_stops():
-    vl = np.r_[2.3, np.linspace(1.0, 0.5, 6), np.linspace(0.55, 1.0, 14)]  # best at epoch 6
-    va = np.r_[0.1, np.linspace(0.8, 0.95, 6), np.linspace(0.94, 0.90, 14)]
-    log = make_log(np.linspace(0.1, 1.0, 21), va, val_loss=vl)
-    r = replay_policies([log, log], [True, False], k=10, patience=3).iloc[0]
-    assert r.full_epochs == 20 and r.patience_epochs == 9 and r.risk_epochs == 13
-    assert r.full_acc == pytest.approx(0.90) and r.patience_acc == pytest.approx(va[9])
-    calm = replay_policies([log, log], [False, False], k=10, patience=3).iloc[0]
-    assert calm.risk_epochs == 20
-    s = replay_summary(replay_policies([log], [True], k=10))
-    assert s.loc["full", "compute_share"] == 1.0 and s.loc["risk", "false_kills"] == 0
-
-
-def test_median_pruner_known_answer():
-    v = np.array([[3.0, 1.0, 0.9, 0.8, 0.7, 0.6],
-                  [3.0, 1.0, 0.9, 0.8, 0.7, 0.6],
-                  [3.0, 2.0, 2.1, 2.2, 2.3, 2.4]])  # the third run is worse than the median from epoch 1
-    assert median_pruner_stops(v, warmup=2).tolist() == [5, 5, 2]
-    # PatientPruner(patience=2): only once the best (2.0, epoch 1) is older than the last 3 values
-    assert median_pruner_stops(v, warmup=2, patience=2).tolist() == [5, 5, 4]
 
 
 def _public(kind, n=6):

@@ -1,4 +1,5 @@
-"""Overfit forecast for a new run, the risk-driven stopping callback and its replay.
+"""Overfit forecast for a new run and the risk-driven stopping callback (its replay:
+:mod:`overfit_forecast.replay`).
 
 Two saved forecasters, each one scikit-learn Pipeline (feature extractor with its window +
 classifier) in skops format, so the window travels with the model:
@@ -27,6 +28,7 @@ import pandas as pd
 from .criteria import early_stopping
 from .features import TooFewEpochsError
 from .readers import Curves
+from .replay import risk_patience
 
 NEEDED = [("train", "loss"), ("val", "loss"), ("train", "accuracy"), ("val", "accuracy")]
 
@@ -171,136 +173,47 @@ def drivers(clf, feats: pd.DataFrame, proba: float) -> list[dict] | None:
 
 
 class RiskDrivenStopping:
-    """Training callback: forecast the overfit risk at epoch ``k``; if it is at least
-    ``threshold``, switch on early stopping on validation loss from epoch k.
+    """Training callback: forecast the run at epoch ``k``, then early-stop it on validation
+    loss from epoch k with a patience set by the forecast (:func:`overfit_forecast.replay.risk_patience`).
 
     Use with :func:`overfit_forecast.training.run_training` (``callback=``) or call it from
     any loop as ``stop = cb(epoch, log)`` with the per-epoch log so far (columns ``epoch,
     train_loss, val_loss, train_acc, val_acc``). Before epoch k it never stops; at k it
-    computes the risk once (:attr:`risk`) with ``model.predict_proba([(log, planned_epochs)])``
-    (an epoch forecaster Pipeline); a low-risk run is never stopped; a high-risk run then
-    follows :func:`overfit_forecast.criteria.early_stopping` with ``start_from_epoch=k``
-    (Keras ``EarlyStopping(patience=..., start_from_epoch=k)``). ``patience=0`` stops at k.
+    forecasts once: :attr:`risk` = ``model.predict_proba([(log, planned_epochs)])[0, 1]``
+    (P(overfit), an epoch forecaster Pipeline) and, with ``end_state_model``,
+    :attr:`end_state` = its ``predict`` (healthy / overfit / underfit / diverged). Then
+    :attr:`patience_now` = ``risk_patience(risk, end_state, threshold, patience, patience_low)``:
+    0 stops at k (forecast diverged, or ``patience=0``); None (low risk with
+    ``patience_low=None``, the default) never stops; otherwise the run follows
+    :func:`overfit_forecast.criteria.early_stopping` with ``start_from_epoch=k`` (Keras
+    ``EarlyStopping(patience=..., start_from_epoch=k)``). The kept model is the last one (the
+    callback only stops; checkpoint restoring is the training loop's).
     """
 
     def __init__(self, model, k: int = 10, threshold: float = 0.5, patience: int = 3,
-                 planned_epochs: int | None = None):
+                 planned_epochs: int | None = None, patience_low: int | None = None, end_state_model=None):
         self.model, self.k, self.threshold, self.patience = model, k, threshold, patience
-        self.planned_epochs = planned_epochs
+        self.planned_epochs, self.patience_low, self.end_state_model = planned_epochs, patience_low, end_state_model
         self.risk: float | None = None
+        self.end_state: str | None = None
+        self.patience_now: int | None = None
 
     def __call__(self, epoch: int, log: pd.DataFrame) -> bool:
         if epoch < self.k:
             return False
         if self.risk is None:
-            self.risk = float(self.model.predict_proba([(log, self.planned_epochs)])[0, 1])
-        if self.risk < self.threshold:
+            x = [(log, self.planned_epochs)]
+            self.risk = float(self.model.predict_proba(x)[0, 1])
+            if self.end_state_model is not None:
+                self.end_state = str(self.end_state_model.predict(x)[0])
+            self.patience_now = risk_patience(self.risk, self.end_state, self.threshold, self.patience,
+                                              self.patience_low)
+        if self.patience_now is None:
             return False
-        if self.patience == 0:
+        if self.patience_now == 0:
             return True
         vl = log["val_loss"].to_numpy(float)
-        return bool(early_stopping(vl, patience=self.patience, start_from_epoch=self.k)["stopped"])
-
-
-def _patient(values: np.ndarray, patience: int) -> bool:
-    """Optuna ``PatientPruner``'s condition (optuna.pruners.PatientPruner.prune, minimize,
-    ``min_delta=0``): the best value before the last ``patience + 1`` steps is better than the
-    best within them, i.e. no improvement for ``patience`` steps."""
-    before, after = values[: -patience - 1], values[-patience - 1:]
-    return bool(before.size and np.nanmin(before) < np.nanmin(after))
-
-
-def median_pruner_stops(val_loss: np.ndarray, warmup: int = 5, patience: int | None = None) -> np.ndarray:
-    """Epoch index at which an Optuna ``MedianPruner(n_warmup_steps=warmup)`` (or, with
-    ``patience``, ``PatientPruner(MedianPruner, patience)``) would prune each run.
-
-    Parameters
-    ----------
-    val_loss : ndarray, shape (n_runs, n_epochs)
-        Validation loss per run (rows) and epoch (columns, epoch 0 first); NaN after a
-        run's last epoch.
-
-    Returns
-    -------
-    ndarray of int, shape (n_runs,)
-        The pruning epoch, or the run's last epoch when it is never pruned. A run is pruned
-        at epoch e >= warmup when its best value so far is worse than the median of the
-        *other* runs' values at e (Optuna compares with earlier trials; here every other run
-        of the sweep plays that role); with ``patience``, only when it also has not improved
-        on its best for ``patience`` epochs (Optuna's PatientPruner).
-    """
-    v = np.asarray(val_loss, float)
-    n = v.shape[0]
-    last = np.array([np.flatnonzero(np.isfinite(r)).max() if np.isfinite(r).any() else 0 for r in v])
-    best = np.fmin.accumulate(np.where(np.isfinite(v), v, np.inf), axis=1)
-    stops = last.copy()
-    for i in range(n):
-        others = np.delete(v, i, axis=0)
-        for e in range(warmup, last[i] + 1):
-            col = others[:, e][np.isfinite(others[:, e])]
-            if not col.size or not best[i, e] > np.median(col):
-                continue
-            if patience is not None and not _patient(v[i, : e + 1], patience):
-                continue
-            stops[i] = e
-            break
-    return stops
-
-
-def replay_policies(logs: list[pd.DataFrame], flags, k: int, patience: int = 3, warmup: int = 5) -> pd.DataFrame:
-    """Replay stopping policies on finished per-epoch logs (epoch 0 first, one row per epoch).
-
-    Policies (decisions on validation loss only):
-
-    - ``full``: train every planned epoch;
-    - ``patience``: :func:`~overfit_forecast.criteria.early_stopping` from epoch 1;
-    - ``risk``: train to k; where ``flags[i]`` (the run's *held-out* forecast) is true,
-      early stopping from epoch k (``start_from_epoch=k``), else every epoch;
-    - ``median_pruner`` / ``patient_pruner``: :func:`median_pruner_stops` (warm-up ``warmup``).
-
-    Accuracy: the validation accuracy **of the model at the stop epoch** (no checkpoint is
-    restored, so no epoch is chosen for its validation score; the stop epoch is chosen on
-    validation *loss*, a different signal).
-
-    Returns
-    -------
-    DataFrame
-        One row per run: ``<policy>_epochs`` (epochs trained) and ``<policy>_acc``.
-    """
-    t = max(len(g) for g in logs)
-    vl = np.full((len(logs), t), np.nan)
-    for i, g in enumerate(logs):
-        vl[i, : len(g)] = g["val_loss"].to_numpy(float)
-    pruned = median_pruner_stops(vl, warmup)
-    patient = median_pruner_stops(vl, warmup, patience)
-    rows = []
-    for i, (g, flag) in enumerate(zip(logs, flags)):
-        v, acc, last = g["val_loss"].to_numpy(float), g["val_acc"].to_numpy(float), len(g) - 1
-        stops = {"full": last,
-                 "patience": early_stopping(v, patience=patience, start_from_epoch=1)["stop_index"],
-                 "risk": early_stopping(v, patience=patience, start_from_epoch=min(k, last))["stop_index"]
-                 if flag else last,
-                 "median_pruner": int(min(pruned[i], last)), "patient_pruner": int(min(patient[i], last))}
-        rows.append({**{f"{p}_epochs": int(s) for p, s in stops.items()},
-                     **{f"{p}_acc": float(acc[s]) for p, s in stops.items()}})
-    return pd.DataFrame(rows)
-
-
-def replay_summary(replay: pd.DataFrame, tolerance: float = 0.002) -> pd.DataFrame:
-    """Per policy: share of full-training compute (epochs), mean accuracy at the stop, mean
-    accuracy lost against full training (points), and **false kills**: runs stopped early
-    that would have ended more than ``tolerance`` better had they trained every epoch."""
-    out = {}
-    full_e, full_a = replay["full_epochs"], replay["full_acc"]
-    for p in [c.removesuffix("_epochs") for c in replay if c.endswith("_epochs")]:
-        stopped = replay[f"{p}_epochs"] < full_e
-        lost = full_a - replay[f"{p}_acc"]
-        out[p] = {"compute_share": float(replay[f"{p}_epochs"].sum() / full_e.sum()),
-                  "mean_acc": float(replay[f"{p}_acc"].mean()),
-                  "mean_acc_lost_points": float(100 * lost.mean()),
-                  "runs_stopped": int(stopped.sum()),
-                  "false_kills": int((stopped & (lost > tolerance)).sum())}
-    return pd.DataFrame(out).T
+        return bool(early_stopping(vl, patience=self.patience_now, start_from_epoch=self.k)["stopped"])
 
 
 def lead_time(log: pd.DataFrame, k: int, gl_alpha: float = 5.0) -> dict:
