@@ -148,6 +148,27 @@ def test_explicit_cpu_device_and_channels_last_are_deterministic(mnist_splits, t
     np.testing.assert_allclose(logs["cl1"].val_acc, logs["auto"].val_acc, atol=0.05)  # same meaning
 
 
+def test_log_test_adds_the_test_split_and_leaves_the_trajectory_unchanged(mnist_splits, tmp_path):
+    from overfit_forecast.training import train_run
+
+    assert RunConfig(log_test=True).run_id != RunConfig().run_id  # another log, another run
+    assert RunConfig(log_test=False).run_id == RunConfig().run_id  # older runs keep their ids
+    plain, with_test = tiny(epochs=2, dropout=0.25), tiny(epochs=2, dropout=0.25, log_test=True)
+    logs = {}
+    for c in (plain, with_test):
+        run_training(c, mnist_splits, tmp_path)
+        logs[c.log_test] = read_log(tmp_path / f"{c.run_id}.csv")
+    from overfit_forecast.runlog import LOG_COLUMNS, TEST_COLUMNS
+
+    assert list(logs[True].columns) == LOG_COLUMNS + TEST_COLUMNS
+    assert "test_loss" not in logs[False].columns
+    shared = [c for c in logs[False].columns if c != "seconds"]
+    pd.testing.assert_frame_equal(logs[False][shared], logs[True][shared])  # same training, bit for bit
+    result, rows = train_run(tiny(epochs=1, log_test=True), mnist_splits)
+    assert rows[0]["test_loss"] > 1.5  # ~ln 10 before any update
+    assert result["test_acc"] == rows[-1]["test_acc"]  # the final model's test accuracy, as recorded
+
+
 def test_flop_count_matches_the_layer_shapes():
     from overfit_forecast.model import SmallCNN, count_flops
 

@@ -24,6 +24,8 @@ import numpy as np
 
 #: Columns of a run's per-epoch log.
 LOG_COLUMNS = ["epoch", "train_loss", "val_loss", "train_acc", "val_acc", "gap", "lr", "seconds"]
+#: Extra columns of a run with ``RunConfig.log_test``: the test split measured every epoch.
+TEST_COLUMNS = ["test_loss", "test_acc"]
 #: Terminal statuses recorded in a run's JSON ("early_stopped": a callback stopped it).
 STATUSES = ("completed", "diverged", "failed", "early_stopped")
 
@@ -58,6 +60,7 @@ class RunConfig:
     eval_batch_size: int = 256  # batch size of measurement passes (no effect on results; not hashed)
     device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N" (not hashed)
     channels_last: bool = False  # conv activations in NHWC: faster on CPU, other floats (hashed if True)
+    log_test: bool = False  # also measure the test split every epoch (TEST_COLUMNS; hashed if True)
 
     def __post_init__(self):
         checks = {
@@ -102,8 +105,9 @@ class RunConfig:
         d = self.to_dict()
         d.pop("eval_batch_size")  # changes speed, not results
         d.pop("device")  # where it ran: same run on another device keeps its id (see training)
-        if not self.channels_last:  # added later: runs without it keep the ids they had
-            d.pop("channels_last")
+        for flag in ("channels_last", "log_test"):  # added later: runs without them keep their ids
+            if not d[flag]:
+                d.pop(flag)
         return d
 
     @property
@@ -134,11 +138,22 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         raise
 
 
-def write_log(rows: list[dict], path: str | os.PathLike) -> None:
-    """Write a run's per-epoch rows (dicts keyed by :data:`LOG_COLUMNS`) atomically."""
+def log_columns(rows: list[dict]) -> list[str]:
+    """The columns of a log with these rows: :data:`LOG_COLUMNS`, then :data:`TEST_COLUMNS`
+    when the rows carry them (a run with ``log_test``)."""
+    return LOG_COLUMNS + [c for c in TEST_COLUMNS if rows and c in rows[0]]
+
+
+def log_text(rows: list[dict]) -> str:
+    """A run's per-epoch rows as the CSV text of its log (:func:`log_columns`)."""
     import pandas as pd  # imported here: diagnose and inspect import this module without pandas
 
-    atomic_write_text(path, pd.DataFrame(rows, columns=LOG_COLUMNS).to_csv(index=False))
+    return pd.DataFrame(rows, columns=log_columns(rows)).to_csv(index=False)
+
+
+def write_log(rows: list[dict], path: str | os.PathLike) -> None:
+    """Write a run's per-epoch rows (dicts keyed by :func:`log_columns`) atomically."""
+    atomic_write_text(path, log_text(rows))
 
 
 def read_log(path: str | os.PathLike) -> "pd.DataFrame":

@@ -8,7 +8,7 @@ Files written per run, in the run's log folder:
 
 ``<run_id>.csv``
     One row per epoch, epoch 0 (before any update) included. Columns: see
-    :data:`LOG_COLUMNS`. Rewritten atomically after every epoch, so a killed run leaves
+    :data:`LOG_COLUMNS` (and :data:`TEST_COLUMNS` with ``log_test``). Rewritten atomically after every epoch, so a killed run leaves
     a valid but short log.
 ``<run_id>.json``
     The run's config, plus its ``status`` (``completed`` / ``diverged`` / ``failed``),
@@ -39,7 +39,9 @@ import torch.nn.functional as F
 from .data import Splits, add_label_noise, iterate_minibatches, subsample
 from .model import build_model
 # The run-log format lives in the torch-free :mod:`overfit_forecast.runlog`; re-exported here.
-from .runlog import LOG_COLUMNS, STATUSES, RunConfig, atomic_write_text, read_log, write_log  # noqa: F401
+from .runlog import (  # noqa: F401
+    LOG_COLUMNS, STATUSES, TEST_COLUMNS, RunConfig, atomic_write_text, log_columns, log_text, read_log, write_log,
+)
 
 
 class DeviceUnavailableError(RuntimeError):
@@ -170,9 +172,6 @@ def make_optimizer(cfg: RunConfig, params) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
 
 
-def log_text(rows: list[dict]) -> str:
-    """A run's per-epoch rows as the CSV text of its log (what :func:`write_log` writes)."""
-    return pd.DataFrame(rows, columns=LOG_COLUMNS).to_csv(index=False)
 
 
 def result_text(result: dict) -> str:
@@ -200,7 +199,8 @@ def train_run(cfg: RunConfig, splits: Splits, callback=None, on_epoch=None) -> t
     measured in eval mode over the run's whole training subset *with the labels it is
     trained on* (noisy ones included), ``val_loss``/``val_acc`` over the validation split,
     ``gap = train_acc - val_acc`` (the generalization gap in accuracy), the learning rate
-    and the epoch's wall-clock seconds (training + measurement).
+    and the epoch's wall-clock seconds (training + measurement); with ``cfg.log_test`` also
+    ``test_loss``/``test_acc`` over the test split (measured, never trained or selected on).
 
     ``splits`` may be on any device; they are moved to ``cfg.device`` (see
     :func:`resolve_device`) if needed. ``cfg.channels_last`` trains in the NHWC memory
@@ -248,9 +248,11 @@ def train_run(cfg: RunConfig, splits: Splits, callback=None, on_epoch=None) -> t
         def measure(epoch: int, t0: float) -> bool:
             tr_loss, tr_acc = evaluate(model, x, y, cfg.eval_batch_size)
             va_loss, va_acc = evaluate(model, splits.x_val, splits.y_val, cfg.eval_batch_size)
-            rows.append(dict(epoch=epoch, train_loss=tr_loss, val_loss=va_loss, train_acc=tr_acc,
-                             val_acc=va_acc, gap=tr_acc - va_acc, lr=optimizer.param_groups[0]["lr"],
-                             seconds=round(time.perf_counter() - t0, 4)))
+            row = dict(epoch=epoch, train_loss=tr_loss, val_loss=va_loss, train_acc=tr_acc, val_acc=va_acc,
+                       gap=tr_acc - va_acc, lr=optimizer.param_groups[0]["lr"])
+            if cfg.log_test:  # eval mode, no randomness: the training trajectory is unchanged
+                row["test_loss"], row["test_acc"] = evaluate(model, splits.x_test, splits.y_test, cfg.eval_batch_size)
+            rows.append(dict(row, seconds=round(time.perf_counter() - t0, 4)))
             if on_epoch is not None:
                 on_epoch(rows)
             return math.isfinite(tr_loss) and math.isfinite(va_loss)
@@ -267,7 +269,7 @@ def train_run(cfg: RunConfig, splits: Splits, callback=None, on_epoch=None) -> t
                 status, message = "diverged", f"non-finite minibatch loss in epoch {epoch}"
             elif not measure(epoch, t0):
                 status, message = "diverged", f"non-finite measured loss after epoch {epoch}"
-            elif callback is not None and callback(epoch, pd.DataFrame(rows, columns=LOG_COLUMNS)):
+            elif callback is not None and callback(epoch, pd.DataFrame(rows, columns=log_columns(rows))):
                 status, message = "early_stopped", f"stopped by {type(callback).__name__} after epoch {epoch}"
         if status in ("completed", "early_stopped"):
             _, test_acc = evaluate(model, splits.x_test, splits.y_test, cfg.eval_batch_size)
