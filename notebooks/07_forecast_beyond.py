@@ -23,6 +23,9 @@ risk_k = 2  # epoch of the forecast driving the tiered risk stop (the study: 5; 
 risk_threshold = 0.5  # P(overfit) at or above which a run is high risk
 patience_high = 2  # patience from risk_k: high-risk and forecast-underfit runs
 patience_low = 5  # patience from risk_k: low-risk runs (forecast diverged: stop at risk_k)
+holdout_space = ""  # space YAML of new runs that log the test split (the study: configs/sweep_mnist_holdout.yaml)
+holdout_dir = ""  # their logs (the study: logs/mnist_holdout); "" skips the replay on new runs
+workers = 2  # training processes for the holdout sweep
 outer_folds = 10  # outer GroupKFold folds
 inner_folds = 4
 n_boot = 1000
@@ -265,6 +268,78 @@ print(val_test)
 summary_restore.round(4)
 
 # %% [markdown]
+# ## On new runs, with test accuracy
+#
+# The replay above reads validation accuracy. To measure what a policy keeps on data that no
+# decision looks at, `configs/sweep_mnist_holdout.yaml` draws new configurations from the same
+# space (another sampling seed) and trains them with `log_test`: every epoch also measures the
+# MNIST test split (10 000 images never used for training, stopping or selection). Nothing is
+# fitted or chosen on these runs. The forecasters (the same nested selection, binary and
+# four-class) are fit once on every run of the main sweep, all windows, and forecast each new
+# run at each k (`evaluation.HoldoutSplit`); the policies, with the parameters fixed above,
+# are replayed on the new logs; each kept model's accuracy is read on the test split. The
+# forecasters' scores here are out-of-sample in the strictest sense: configurations drawn
+# after the study's choices were made, scored by a model fit once.
+
+# %%
+from IPython.display import display
+
+from overfit_forecast.evaluation import HoldoutSplit
+from overfit_forecast.features import build_feature_table
+from overfit_forecast.sweep import load_space, run_sweep, sample_configs
+
+hold_path = project_path(holdout_dir) if holdout_dir else None
+if holdout_space and hold_path:  # resumable: complete runs are skipped
+    run_sweep(sample_configs(load_space(project_path(holdout_space))), hold_path, workers=workers, progress=False)
+has_holdout = hold_path is not None and (hold_path / "sweep.csv").exists()
+
+
+def compute_holdout():
+    hmeta = build_meta_dataset(hold_path, th)
+    hdata = forecastable(build_feature_table(hold_path, hmeta, ks, th))
+    both = pd.concat([data, hdata], ignore_index=True)
+    split = HoldoutSplit(np.arange(len(both)) >= len(data))
+    b, pb = evaluate(both, {"forecaster": forecaster("curves+hparams", inner_folds), **baselines(patience=patience)},
+                     split)
+    m, pm = evaluate(both, {"forecaster_multiclass": forecaster("curves+hparams", inner_folds)}, split,
+                     target="end_state")
+    return {"n_runs": int(len(hmeta)), "end_states": hmeta.pathology.value_counts().to_dict(),
+            "rows": pd.concat([b, m], ignore_index=True).to_dict("records"),
+            "predictions": pd.concat([pb[pb.estimator == "forecaster"], pm], ignore_index=True).to_dict("records")}
+
+
+if has_holdout:
+    hdigest = inputs_digest([meta_path / "meta_features.csv", hold_path], {"ks": ks, "p": patience, "i": inner_folds,
+                                                                          "th": str(th), "nb": "07h"})
+    hres = cached_json(meta_path / "evaluation_holdout.json", hdigest, compute_holdout)
+    hrows, hpreds = pd.DataFrame(hres["rows"]), pd.DataFrame(hres["predictions"])
+    print(f"{hres['n_runs']} new runs, end states {hres['end_states']}")
+    display(metric_table(hrows, "roc_auc").round(3))
+
+# %% [markdown]
+# The replay on the new runs: decisions on validation loss, accuracy of the kept model on the
+# **test** split, forecasts from the model fit on the main sweep.
+
+# %%
+if has_holdout:
+    hruns = sorted(set(hpreds.run_id))
+    hlogs = [read_log(hold_path / f"{r}.csv") for r in hruns]
+    hb = {kk: hpreds[(hpreds.estimator == "forecaster") & (hpreds.k == kk)].set_index("run_id") for kk in ks}
+    hm = {kk: hpreds[(hpreds.estimator == "forecaster_multiclass") & (hpreds.k == kk)].set_index("run_id").pred
+          for kk in ks}
+    htiers = {name: (kk, [risk_patience(hb[kk].score.get(r), hm[kk].get(r), risk_threshold, patience_high, patience_low)
+                          for r in hruns]) for name, kk in (("risk_tiered", risk_k), (f"risk_tiered_k{k}", k))}
+    hflags = [bool(hb[k].pred.get(r, 0) == 1) for r in hruns]
+    hsummary = {mode: replay_summary(replay_policies(hlogs, hflags, k, patience, tiered=htiers, restore_best=rb,
+                                                     accuracy="test_acc"))
+                for mode, rb in (("at_stop", False), ("restore_best", True))}
+    t = hsummary["at_stop"].loc["risk_tiered"]
+    print(f"new runs, risk_tiered: {t.compute_share:.0%} of full-training compute, {t.mean_acc_lost_points:+.2f} "
+          f"points of TEST accuracy lost, {int(t.false_kills)} false kills of {int(t.runs_stopped)} runs stopped; "
+          f"goal (<= 60 % compute, <= 0.2 points lost) met: {bool(t.compute_share <= 0.6 and t.mean_acc_lost_points <= 0.2)}")
+    display(pd.concat(hsummary, names=["kept model", "policy"]).round(4))
+
+# %% [markdown]
 # ## Lead time over Prechelt's GL₅
 #
 # For overfit runs flagged at k (held-out forecasts): how many epochs before GL₅ fires on the
@@ -293,6 +368,8 @@ res_extra = {"limits": limits, "lead_time": lead, "risk_stopping": summary.reset
              "risk_tiered_params": {"risk_k": risk_k, "risk_threshold": risk_threshold, "patience_high": patience_high,
                                     "patience_low": patience_low, "fixed": "before the replay (configs/study.yaml)"},
              "val_vs_test_full_training": val_test,
+             "holdout_replay_test_acc": ({m: s.reset_index(names="policy").to_dict("records") for m, s in hsummary.items()}
+                                         if has_holdout else None),
              "replay_note": "decisions on val_loss; accuracy = val_acc (validation set) of the kept model: the model "
                             "at the stop epoch (risk_stopping) or the best-val_loss checkpoint (restore_best); "
                             "risk flags and tiers = out-of-fold forecasts; no per-epoch test accuracy in the logs"}

@@ -116,3 +116,18 @@ def test_metrics_and_bootstrap():
     ci = bootstrap_ci(pred, n_boot=200)
     assert ci["roc_auc"]["low"] < ci["roc_auc"]["estimate"] < ci["roc_auc"]["high"]
     assert ci["balanced_accuracy"]["estimate"] == 1.0
+
+
+def test_train_holdout_split_scores_the_holdout_rows_only():
+    t = table(n=80)
+    from overfit_forecast.evaluation import HoldoutSplit
+
+    hold = np.arange(60, 80)
+    rows, preds = evaluate(t, {"forecaster": GroupedModelSelection(candidates(), 3), **baselines()},
+                           HoldoutSplit(np.arange(80) >= 60))
+    f = preds[preds.estimator == "forecaster"]
+    assert sorted(f.run_id) == sorted(t.run_id.iloc[hold]) and (f.fold == 0).all()
+    auc = rows[(rows.metric == "roc_auc") & (rows.estimator == "forecaster")].value.iloc[0]
+    from sklearn.metrics import roc_auc_score
+    assert auc == pytest.approx(roc_auc_score(f.y, f.score)) and auc > 0.9  # computed on the 20 new runs
+    assert int(rows[(rows.metric == "n") & (rows.estimator == "forecaster")].value.iloc[0]) == 20

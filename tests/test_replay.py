@@ -120,3 +120,13 @@ def test_median_pruner_known_answer():
     assert median_pruner_stops(v, warmup=2).tolist() == [5, 5, 2]
     # PatientPruner(patience=2): only once the best (2.0, epoch 1) is older than the last 3 values
     assert median_pruner_stops(v, warmup=2, patience=2).tolist() == [5, 5, 4]
+
+
+def test_replay_reads_the_kept_models_test_accuracy_where_decisions_use_validation_loss():
+    log = logs()[0].assign(test_acc=np.linspace(0.5, 0.7, 21))  # a run with RunConfig.log_test
+    r = replay_policies([log], [True], k=10, patience=3, accuracy="test_acc").iloc[0]
+    v = replay_policies([log], [True], k=10, patience=3).iloc[0]
+    assert r.patience_epochs == v.patience_epochs == 9  # same stops: decided on val_loss
+    assert r.patience_acc == pytest.approx(log.test_acc[9]) and r.full_acc == pytest.approx(0.7)
+    with pytest.raises(KeyError):
+        replay_policies([logs()[1]], [False], k=10, accuracy="test_acc")  # a log without the test split

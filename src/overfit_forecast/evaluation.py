@@ -34,13 +34,31 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
     roc_auc_score,
 )
-from sklearn.model_selection import cross_validate
+from sklearn.model_selection import PredefinedSplit, cross_validate
 
 from .runlog import load_model as load_meta_model  # noqa: F401 (re-exported)
 from .runlog import save_model as save_meta_model  # noqa: F401
 from .runlog import write_json  # noqa: F401
 
 POSITIVE = "overfit"
+
+
+class HoldoutSplit(PredefinedSplit):
+    """One split: train on every row where ``holdout`` is false, test on the others (new runs
+    that no fold or selection ever saw). scikit-learn's ``PredefinedSplit`` with test fold 0
+    for the holdout rows and -1 for the rest, declared a consumer of ``groups`` (as the group
+    splitters are) so that metadata routing passes them on to a nested selector's inner
+    ``GroupKFold``."""
+
+    __metadata_request__split = {"groups": True}
+
+    def __init__(self, holdout):
+        self.holdout = np.asarray(holdout, bool)
+        super().__init__(np.where(self.holdout, 0, -1))
+
+    def split(self, X=None, y=None, groups=None):
+        """The one (train, holdout) pair of index arrays; ``groups`` is accepted and ignored."""
+        return super().split(X, y, groups)
 
 
 def forecastable(table: pd.DataFrame) -> pd.DataFrame:
@@ -66,7 +84,9 @@ def oof_predictions(est, X: pd.DataFrame, y, groups, cv, n_jobs: int = 1) -> dic
     dict
         ``pred`` (n,) labels from each fold estimator's ``predict``; ``score`` (n, n_classes)
         probabilities or (n,) decision values; ``classes`` of the fold estimators;
-        ``fold`` (n,) fold index; ``selected`` (list, one per fold) for nested selectors.
+        ``fold`` (n,) fold index, -1 for rows in no test fold (a :class:`HoldoutSplit`
+        predicts the holdout rows only);
+        ``selected`` (list, one per fold) for nested selectors.
 
     Raises
     ------
@@ -81,7 +101,7 @@ def oof_predictions(est, X: pd.DataFrame, y, groups, cv, n_jobs: int = 1) -> dic
                                return_estimator=True, return_indices=True, n_jobs=n_jobs, error_score="raise")
     classes = np.unique(y)
     pred = np.empty(len(y), dtype=y.dtype)
-    score, fold, selected = None, np.zeros(len(y), int), []
+    score, fold, selected = None, np.full(len(y), -1), []
     for i, (fitted, test) in enumerate(zip(cvres["estimator"], cvres["indices"]["test"])):
         Xt = X.iloc[test]
         pred[test] = fitted.predict(Xt)
@@ -170,7 +190,9 @@ def evaluate(table: pd.DataFrame, estimators: dict, cv, target: str = "overfit",
     estimators : dict
         ``{name: unfitted scikit-learn classifier}``.
     cv : splitter
-        A grouped splitter (``LeaveOneGroupOut``, ``GroupKFold``); groups = ``group_id``.
+        A grouped splitter (``LeaveOneGroupOut``, ``GroupKFold``; groups = ``group_id``), or
+        a :class:`HoldoutSplit` that trains on one sweep and tests on new runs. Metrics and
+        predictions cover the rows of the test folds only.
     target : str
         ``"overfit"`` (binary, 0/1) or ``"end_state"`` (multi-class; the binary overfit-vs-rest
         view is reported too, from ``P(overfit)`` and ``predict == "overfit"``).
@@ -197,17 +219,18 @@ def evaluate(table: pd.DataFrame, estimators: dict, cv, target: str = "overfit",
             rows.append(dict(estimator=name, view="binary", k=np.nan, metric="error", value=str(exc)[:300]))
             continue
         y01, pred01, s01, p01 = _binary_view(y, oof)
-        for key in np.unique(keys):
-            m = keys == key
+        covered = oof["fold"] >= 0
+        for key in np.unique(keys[covered]):
+            m = (keys == key) & covered
             for metric, value in binary_metrics(y01[m], pred01[m], s01[m], None if p01 is None else p01[m]).items():
                 rows.append(dict(estimator=name, view="binary", k=key, metric=metric, value=value))
             if target != "overfit":
                 mc = multiclass_metrics(y[m], oof["pred"][m], oof["score"][m], oof["classes"])
                 rows += [dict(estimator=name, view="multiclass", k=key, metric=a, value=b) for a, b in mc.items()]
-        sel = [oof["selected"][f] for f in oof["fold"]]
+        sel = [oof["selected"][f] if f >= 0 else None for f in oof["fold"]]
         preds.append(pd.DataFrame({"estimator": name, "run_id": X["run_id"], "group_id": groups, "k": keys,
                                    "y": y, "pred": oof["pred"], "score": s01, "fold": oof["fold"],
-                                   "selected": sel}))
+                                   "selected": sel})[covered])
     preds = pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(
         columns=["estimator", "run_id", "group_id", "k", "y", "pred", "score", "fold", "selected"])
     return pd.DataFrame(rows), preds

@@ -121,7 +121,8 @@ def median_pruner_stops(val_loss: np.ndarray, warmup: int = 5, patience: int | N
 
 
 def replay_policies(logs: list[pd.DataFrame], flags, k: int, patience: int = 3, warmup: int = 5,
-                    tiered: dict | None = None, restore_best: bool = False) -> pd.DataFrame:
+                    tiered: dict | None = None, restore_best: bool = False,
+                    accuracy: str = "val_acc") -> pd.DataFrame:
     """Replay stopping policies on finished per-epoch logs (decisions on validation loss only).
 
     Policies:
@@ -136,7 +137,8 @@ def replay_policies(logs: list[pd.DataFrame], flags, k: int, patience: int = 3, 
       stopping from ``k_t`` with run i's patience ``patiences[i]`` (from :func:`risk_patience`
       on its held-out forecasts at ``k_t``; 0: stop at ``k_t``; None: every epoch).
 
-    Accuracy (``<policy>_acc``): the validation accuracy of the **kept** model: the model at
+    Accuracy (``<policy>_acc``): the ``accuracy`` column (``val_acc``; ``test_acc`` for logs of
+    runs with ``RunConfig.log_test``, data no decision looks at) of the **kept** model: the model at
     the stop epoch, or with ``restore_best`` (Keras ``restore_best_weights``) the checkpoint
     with the lowest validation loss since the policy started monitoring (epoch 1 for
     ``patience``, k for ``risk``/tiered, epoch 1 for ``full`` and the pruners). Either way no
@@ -156,7 +158,7 @@ def replay_policies(logs: list[pd.DataFrame], flags, k: int, patience: int = 3, 
     patient = median_pruner_stops(vl, warmup, patience)
     rows = []
     for i, (g, flag) in enumerate(zip(logs, flags)):
-        v, acc, last = g["val_loss"].to_numpy(float), g["val_acc"].to_numpy(float), len(g) - 1
+        v, acc, last = g["val_loss"].to_numpy(float), g[accuracy].to_numpy(float), len(g) - 1
         es = early_stopping(v, patience=patience, start_from_epoch=min(1, last), restore_best=restore_best)
         med, pat = int(min(pruned[i], last)), int(min(patient[i], last))
         stops = {"full": (last, _kept(v, last, 1, restore_best)),
