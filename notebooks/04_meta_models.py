@@ -29,11 +29,12 @@ n_jobs = 2
 # %%
 import pandas as pd
 import sklearn
-from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, TunedThresholdClassifierCV
+from sklearn.model_selection import GroupKFold, TunedThresholdClassifierCV
 from sklearn.pipeline import Pipeline
 
 from overfit_forecast.cache import cached_json, inputs_digest
-from overfit_forecast.evaluation import evaluate, forecastable, oof_permutation_importance, summary_at
+from overfit_forecast.evaluation import (cv_name, evaluate, forecastable, oof_permutation_importance, outer_cv,
+                                         summary_at)
 from overfit_forecast.features import CURVE_FEATURES, HPARAMS, EarlyCurveFeatures
 from overfit_forecast.models import GroupedModelSelection, baselines, candidates, forecaster
 from overfit_forecast.paths import project_path
@@ -45,7 +46,7 @@ meta_path = project_path(meta_dir)
 table = pd.read_csv(meta_path / "meta_features.csv")
 data = forecastable(table[table.k == k])
 n_groups = data.group_id.nunique()
-cv = LeaveOneGroupOut() if outer_folds == 0 else GroupKFold(min(outer_folds, n_groups))
+cv = outer_cv(outer_folds, n_groups)
 
 
 SHOWN = ["forecaster", "seed_random_forest", "seed_logistic_regression", "rules_at_k",
@@ -70,7 +71,7 @@ def compute():
         imp = pd.DataFrame(columns=["feature", "mean", "std"])
     return {"importance": imp.to_dict("records"),"k": k, "n_runs": int(table[table.k == k].shape[0]), "n_forecast": int(len(data)),
             "n_groups": int(n_groups), "n_positive": int(data.overfit.sum()),
-            "cv": f"outer {type(cv).__name__}" + (f"({cv.n_splits})" if outer_folds else "") +
+            "cv": f"outer {cv_name(cv)}" +
                   f" over configurations; nested inner GroupKFold({inner_folds})",
             "rows": rows.to_dict("records"),
             "predictions": preds[preds.estimator.isin(SHOWN)].drop(columns=["group_id"]).to_dict("records")}

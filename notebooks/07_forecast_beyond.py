@@ -26,7 +26,7 @@ patience_low = 5  # patience from risk_k: low-risk runs (forecast diverged: stop
 holdout_space = ""  # space YAML of new runs that log the test split (the study: configs/sweep_mnist_holdout.yaml)
 holdout_dir = ""  # their logs (the study: logs/mnist_holdout); "" skips the replay on new runs
 workers = 2  # training processes for the holdout sweep
-outer_folds = 10  # outer GroupKFold folds
+outer_folds = 10  # outer GroupKFold folds (0: leave-one-group-out; the study: 0)
 inner_folds = 4
 n_boot = 1000
 n_jobs = 2
@@ -38,10 +38,11 @@ import sklearn
 from scipy.stats import spearmanr
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.metrics import mean_absolute_error, r2_score
-from sklearn.model_selection import GroupKFold, cross_val_predict
+from sklearn.model_selection import cross_val_predict
 
 from overfit_forecast.cache import cached_json, inputs_digest
-from overfit_forecast.evaluation import bootstrap_ci, evaluate, forecastable, metric_table, summary_at
+from overfit_forecast.evaluation import (bootstrap_ci, cv_name, evaluate, forecastable, metric_table, outer_cv,
+                                         summary_at)
 from overfit_forecast.features import CURVE_FEATURES, HPARAMS
 from overfit_forecast.labels import build_meta_dataset, load_thresholds
 from overfit_forecast.models import baselines, candidates, forecaster
@@ -52,7 +53,7 @@ sklearn.set_config(enable_metadata_routing=True)
 log_path, meta_path = project_path(log_dir), project_path(meta_dir)
 table = pd.read_csv(meta_path / "meta_features.csv")
 data = forecastable(table[table.k.isin(ks)])
-cv = GroupKFold(min(outer_folds, data.group_id.nunique()))
+cv = outer_cv(outer_folds, data.group_id.nunique())
 
 
 def compute():
@@ -66,7 +67,7 @@ def compute():
     preds = pd.concat([pb[pb.estimator == "forecaster"], pm], ignore_index=True)  # kept: the forecasters' only
     ci = {int(kk): bootstrap_ci(pb[(pb.estimator == "forecaster") & (pb.k == kk)], n_boot) for kk in ks}
     return {"ks": ks, "k": k, "n_forecast": {int(kk): int((data.k == kk).sum()) for kk in ks},
-            "n_runs": int(table.run_id.nunique()), "cv": f"outer GroupKFold({cv.n_splits}), inner GroupKFold({inner_folds})",
+            "n_runs": int(table.run_id.nunique()), "cv": f"outer {cv_name(cv)}, inner GroupKFold({inner_folds})",
             "rows": rows.to_dict("records"), "predictions": preds.to_dict("records"), "bootstrap_ci": ci}
 
 

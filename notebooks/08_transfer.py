@@ -24,10 +24,9 @@ n_jobs = 2
 import numpy as np
 import pandas as pd
 import sklearn
-from sklearn.model_selection import GroupKFold
 
 from overfit_forecast.cache import cached_json, inputs_digest
-from overfit_forecast.evaluation import binary_metrics, evaluate, forecastable
+from overfit_forecast.evaluation import binary_metrics, evaluate, forecastable, outer_cv
 from overfit_forecast.features import build_feature_table
 from overfit_forecast.labels import build_meta_dataset, load_thresholds
 from overfit_forecast.models import forecaster
@@ -57,7 +56,7 @@ def compute():
         if d.overfit.nunique() < 2:
             continue
         rows, _ = evaluate(d, {"forecaster": forecaster("curves+hparams", inner_folds)},
-                           GroupKFold(min(outer_folds, d.group_id.nunique())), n_jobs=n_jobs)
+                           outer_cv(outer_folds, d.group_id.nunique()), n_jobs=n_jobs)
         within += [{"train": name, "test": name, **r} for r in rows.to_dict("records")]
     for src, ds in data.items():
         if ds.overfit.nunique() < 2:

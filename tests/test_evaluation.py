@@ -12,9 +12,11 @@ from sklearn.neighbors import KNeighborsClassifier
 from overfit_forecast.evaluation import (
     binary_metrics,
     bootstrap_ci,
+    cv_name,
     evaluate,
     forecastable,
     oof_predictions,
+    outer_cv,
 )
 from overfit_forecast.features import CURVE_FEATURES, HPARAMS
 from overfit_forecast.models import (
@@ -65,6 +67,17 @@ def test_groups_are_left_out_together():
     by_run = oof_predictions(knn, X, y, t.run_id, LeaveOneGroupOut())  # plain leave-one-out leaks the twin
     assert balanced_accuracy_score(y, by_run["pred"]) == 1.0
     assert balanced_accuracy_score(y, by_group["pred"]) < 0.75
+
+
+def test_outer_cv_zero_is_leave_one_group_out():
+    t = table(n=12, copies=2)
+    logo = outer_cv(0, t.group_id.nunique())
+    tests = [t.group_id.iloc[te].unique() for _, te in logo.split(t, t.overfit, t.group_id)]
+    assert len(tests) == 12 and all(len(g) == 1 for g in tests)  # one configuration, both seeds, per fold
+    assert cv_name(logo) == "LeaveOneGroupOut"
+    assert cv_name(outer_cv(10, 4)) == "GroupKFold(4)"  # never more folds than groups
+    with pytest.raises(ValueError, match="outer_folds"):
+        outer_cv(-1, 12)
 
 
 def test_tuned_threshold_labels_come_from_its_predict():

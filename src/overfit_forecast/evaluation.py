@@ -34,7 +34,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
     roc_auc_score,
 )
-from sklearn.model_selection import PredefinedSplit, cross_validate
+from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, PredefinedSplit, cross_validate
 
 from .runlog import load_model as load_meta_model  # noqa: F401 (re-exported)
 from .runlog import save_model as save_meta_model  # noqa: F401
@@ -59,6 +59,21 @@ class HoldoutSplit(PredefinedSplit):
     def split(self, X=None, y=None, groups=None):
         """The one (train, holdout) pair of index arrays; ``groups`` is accepted and ignored."""
         return super().split(X, y, groups)
+
+
+def outer_cv(outer_folds: int, n_groups: int):
+    """The outer grouped splitter: ``LeaveOneGroupOut()`` when ``outer_folds`` is 0 (each
+    configuration, with its seed twins, predicted by a model fit on all the others), else
+    ``GroupKFold(min(outer_folds, n_groups))``. Raises ValueError for a negative count."""
+    if outer_folds < 0:
+        raise ValueError(f"outer_folds must be 0 (leave-one-group-out) or a fold count, got {outer_folds}")
+    return LeaveOneGroupOut() if outer_folds == 0 else GroupKFold(min(outer_folds, n_groups))
+
+
+def cv_name(cv) -> str:
+    """``"LeaveOneGroupOut"`` or ``"GroupKFold(10)"``: the splitter as the chapters report it."""
+    n = getattr(cv, "n_splits", None)
+    return type(cv).__name__ + (f"({n})" if isinstance(n, int) else "")
 
 
 def forecastable(table: pd.DataFrame) -> pd.DataFrame:
