@@ -1,4 +1,3 @@
-# %% [markdown]
 # # Meta-models: predicting overfitting from the first k epochs
 #
 # Every run that reached epoch k is forecast, whatever its end state (diverged runs

@@ -1,4 +1,3 @@
-# %% [markdown]
 # # The forecast pushed further: how early, how sure, what limits it, and what it saves
 #
 # Same sweep and the same evaluation stack as chapter 4 (`overfit_forecast.evaluation.evaluate`),

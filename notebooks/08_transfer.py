@@ -1,4 +1,3 @@
-# %% [markdown]
 # # How general is the forecast? Another dataset, another architecture
 #
 # The same sweep space run on **Fashion-MNIST** with the same CNN, and on **MNIST with an MLP**
