@@ -8,13 +8,24 @@
 # the run end overfitting? The target is the diagnosis's verdict on the full log
 # (`overfit_forecast.reallogs.ends_overfitting`, an adapter around
 # `overfit_forecast.diagnosis.diagnose`); the features are scale-free functions of the
-# validation and training losses in the window (`overfit_forecast.reallogs`).
+# validation and training losses in the window (`overfit_forecast.reallogs.FRACTION_FEATURES`).
+# Three of them mirror how the label is made: the rise of the validation loss above its
+# window minimum in units of the evaluation noise, whether that rise is already material by
+# the diagnosis's own rule (`criteria.material_rise`, 3 x noise), and the fall of the training
+# loss since that minimum (the diagnosis's corroborating evidence); `f` itself is a feature.
+#
+# **Augmentation by truncation**, fixed in code before the evaluation
+# (`reallogs.AUGMENT_FRACTIONS`): every log is cut at f = 0.1, 0.2, ..., 0.9, and every cut a
+# training log reaches is a training row. Scores are computed at `fractions` only, on exactly
+# the folds `GroupKFold` gives on those rows (`evaluation.EvaluatedGroupKFold`): a log's rows
+# share its repository's group, so no cut of a test log is ever trained on.
 #
 # Three evaluations, all by the same stack (`overfit_forecast.evaluation.evaluate`), scores
 # per f:
 #
 # 1. **public logs**, grouped by repository (`GroupKFold`: logs of one repository are held
-#    out together); nested choice between logistic regression and random forest;
+#    out together); nested choice between logistic regression and random forest (inner
+#    `GroupKFold(4)` on the training fold's repositories);
 # 2. **the study's sweeps** re-expressed in fraction of run, grouped by configuration;
 # 3. **sweeps -> public logs**: trained on the sweeps, tested on every public log; and
 #    **pooled**: each public test fold predicted by a model trained on the sweeps plus the
@@ -27,7 +38,8 @@
 public_logs = "../shared/data/public_logs"  # INDEX.csv + logs
 sweeps = {"mnist_cnn": "_build/smoke/logs/mnist"}  # name -> log folder
 meta_dir = "_build/smoke/meta"  # evaluation_real_logs.json and the saved model go here
-fractions = [0.2, 0.3, 0.5]
+fractions = [0.2, 0.3, 0.5]  # scored
+augment_fractions = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]  # training rows (augmentation by truncation)
 f_model = 0.3  # the saved model's fraction
 repo_folds = 5  # GroupKFold folds over repositories (public logs) or configurations (sweeps)
 n_jobs = 2
@@ -37,14 +49,13 @@ import numpy as np
 import pandas as pd
 import sklearn
 from sklearn.base import clone
-from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
 
 from overfit_forecast.cache import cached_json, inputs_digest
-from overfit_forecast.evaluation import binary_metrics, evaluate, metric_table
+from overfit_forecast.evaluation import EvaluatedGroupKFold, binary_metrics, evaluate, metric_table
 from overfit_forecast.paths import project_path
-from overfit_forecast.reallogs import (FractionFeatures, fraction_baselines, fraction_forecaster,
-                                       public_log_table, sweep_log_table)
+from overfit_forecast.reallogs import (FRACTION_FEATURES, FractionFeatures, fraction_baselines,
+                                       fraction_forecaster, public_log_table, sweep_log_table)
 from overfit_forecast.runlog import save_model
 
 sklearn.set_config(enable_metadata_routing=True)
@@ -53,15 +64,31 @@ pub_path = project_path(public_logs)
 if not (pub_path / "INDEX.csv").exists():
     raise FileNotFoundError(f"{pub_path}/INDEX.csv not found: the public logs are needed for this chapter")
 sweep_paths = {n: project_path(p) for n, p in sweeps.items() if (project_path(p) / "sweep.csv").exists()}
+cuts = sorted(set(fractions) | set(augment_fractions))
 tables = cached_json(meta_path / "real_logs_tables.json",
-                     inputs_digest([pub_path / "INDEX.csv", *sweep_paths.values()], {"f": fractions}),
-                     lambda: {"public": public_log_table(pub_path, fractions).to_dict("records"),
-                              "sweeps": pd.concat([sweep_log_table(p, fractions, n) for n, p in sweep_paths.items()],
+                     inputs_digest([pub_path / "INDEX.csv", *sweep_paths.values()],
+                                   {"f": cuts, "features": FRACTION_FEATURES}),
+                     lambda: {"public": public_log_table(pub_path, cuts).to_dict("records"),
+                              "sweeps": pd.concat([sweep_log_table(p, cuts, n) for n, p in sweep_paths.items()],
                                                   ignore_index=True).to_dict("records")})
 P, S = pd.DataFrame(tables["public"]), pd.DataFrame(tables["sweeps"])
-pd.DataFrame({"logs": [P.source.nunique(), S.source.nunique()], "repositories / configurations":
-              [P.repo.nunique(), S.group_id.nunique()], "end overfitting": [P.drop_duplicates("source").overfit.mean(),
-              S.drop_duplicates("source").overfit.mean()]}, index=["public logs", "sweeps"]).round(3)
+
+
+def folds(T):
+    """GroupKFold over the rows scored (at `fractions`); every cut of the other groups trains."""
+    return EvaluatedGroupKFold(repo_folds, T.f.isin(fractions).to_numpy())
+
+
+def scored(T):
+    return T[T.f.isin(fractions)]
+
+
+pd.DataFrame({"logs scored": [scored(P).source.nunique(), scored(S).source.nunique()],
+              "logs (any cut)": [P.source.nunique(), S.source.nunique()],
+              "repositories / configurations": [scored(P).repo.nunique(), scored(S).group_id.nunique()],
+              "end overfitting": [scored(P).drop_duplicates("source").overfit.mean(),
+                                  scored(S).drop_duplicates("source").overfit.mean()]},
+             index=["public logs", "sweeps"]).round(3)
 
 
 # %%
@@ -69,7 +96,7 @@ def pooled(P, S):
     """Each public test fold predicted by a forecaster fit on the sweeps + public training folds."""
     rows = []
     pred = np.zeros(len(P))
-    for train, test in GroupKFold(repo_folds).split(P, P.overfit, P.group_id):
+    for train, test in folds(P).split(P, P.overfit, P.group_id):
         A = pd.concat([P.iloc[train], S], ignore_index=True)
         m = fraction_forecaster().fit(A, A.overfit, groups=A.group_id)
         pred[test] = m.predict_proba(P.iloc[test])[:, 1]
@@ -96,12 +123,13 @@ def transfer(P, S):
 
 def compute():
     est = {"forecaster": fraction_forecaster(), **fraction_baselines()}
-    pub, _ = evaluate(P, est, GroupKFold(repo_folds), n_jobs=n_jobs)
-    sw, _ = evaluate(S, est, GroupKFold(repo_folds), n_jobs=n_jobs)
+    pub, _ = evaluate(P, est, folds(P), n_jobs=n_jobs)
+    sw, _ = evaluate(S, est, folds(S), n_jobs=n_jobs)
     out = {"public": pub.to_dict("records") + transfer(P, S) + pooled(P.copy(), S),
-           "sweeps": sw.to_dict("records"), "n_public_logs": int(P.source.nunique()),
-           "n_public_repos": int(P.repo.nunique()), "n_sweep_logs": int(S.source.nunique()),
-           "cv": f"GroupKFold({repo_folds}) by repository (public) / configuration (sweeps)"}
+           "sweeps": sw.to_dict("records"), "n_public_logs": int(scored(P).source.nunique()),
+           "n_public_repos": int(scored(P).repo.nunique()), "n_sweep_logs": int(scored(S).source.nunique()),
+           "cv": f"GroupKFold({repo_folds}) by repository (public) / configuration (sweeps) on the rows at "
+                 f"{fractions}; training rows at every cut {cuts}"}
     return out
 
 
@@ -142,7 +170,8 @@ fig.tight_layout()
 # ## The saved model
 #
 # One scikit-learn Pipeline, `FractionFeatures(f)` followed by the classifier the nested
-# selection picks when fit on the sweeps and every public log at f, saved with skops; the
+# selection picks when fit on the sweeps and every public log, at every cut (augmentation
+# by truncation, as in the evaluation), saved with skops; the
 # fraction travels with the model, and `overfit-forecast predict` uses it for any log it can
 # read.
 
@@ -151,7 +180,7 @@ model_path = meta_path / f"forecaster_fraction_f{f_model:g}.skops"
 
 
 def fit_and_save():
-    A = pd.concat([P[P.f == f_model], S[S.f == f_model]], ignore_index=True)
+    A = pd.concat([P, S], ignore_index=True)
     chooser = fraction_forecaster().fit(A, A.overfit, groups=A.group_id)
     save_model(Pipeline([("features", FractionFeatures(f_model).fit(None)), ("model", chooser.best_estimator_)]),
                model_path)

@@ -144,3 +144,22 @@ def test_train_holdout_split_scores_the_holdout_rows_only():
     from sklearn.metrics import roc_auc_score
     assert auc == pytest.approx(roc_auc_score(f.y, f.score)) and auc > 0.9  # computed on the 20 new runs
     assert int(rows[(rows.metric == "n") & (rows.estimator == "forecaster")].value.iloc[0]) == 20
+
+
+def test_evaluated_group_kfold_keeps_the_scored_rows_folds_and_trains_on_every_cut():
+    from sklearn.model_selection import GroupKFold
+
+    from overfit_forecast.evaluation import EvaluatedGroupKFold
+    rng = np.random.default_rng(0)
+    groups = np.repeat([f"repo{i}" for i in range(12)], rng.integers(2, 9, 12))
+    scored = rng.random(groups.size) < 0.4
+    scored[np.unique(groups, return_index=True)[1]] = True  # every group has a scored row
+    cv = EvaluatedGroupKFold(4, scored)
+    plain = list(GroupKFold(4).split(np.zeros(scored.sum()), groups=groups[scored]))
+    idx = np.flatnonzero(scored)
+    for (train, test), (_, t) in zip(cv.split(groups=groups), plain, strict=True):
+        assert np.array_equal(test, idx[t])  # the same test rows as GroupKFold on the scored rows
+        assert not set(groups[train]) & set(groups[test])  # no group on both sides
+        assert set(train) == set(np.flatnonzero(~np.isin(groups, groups[test])))  # every cut of the others trains
+    with pytest.raises(ValueError, match="groups"):
+        next(cv.split())

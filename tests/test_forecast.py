@@ -200,3 +200,31 @@ def test_predict_cli_on_a_real_step_based_log(tmp_path, capsys):
         else:
             assert "cannot forecast" in out.err
     assert ok >= 5
+
+
+def test_window_rise_known_answers():
+    """The label's evidence on a window, on curves with a known answer (noise = 0.02)."""
+    from overfit_forecast.reallogs import window_rise
+    noisy = 1 + 0.01 * (-1.0) ** np.arange(20)  # 1.01, 0.99, ...: median |change| 0.02
+    # a jump to 1.3 after the noisy floor: minimum 0.99 (running median of 3) at evaluation 1,
+    # rise 0.31 = 15.5 noise -> material; training loss 1/(i+1) fell from 1/2 to 1/22
+    r = window_rise(np.r_[noisy, 1.3, 1.3], 1.0 / np.arange(1, 23))
+    assert r["rise_noise_units"] == pytest.approx(np.arcsinh(0.31 / 0.02))
+    assert r["material_rise_now"] == 1.0 and r["train_fall_since_min"] == pytest.approx(np.log(11))
+    # still improving: the window ends at its minimum -> no rise, no fall since it
+    r = window_rise(1.0 / np.arange(1, 21), 0.5 / np.arange(1, 21))
+    assert r == {"rise_noise_units": 0.0, "material_rise_now": 0.0, "train_fall_since_min": 0.0}
+    # wandering within its noise (last two average 1.0, 0.01 above the minimum = half a noise)
+    r = window_rise(noisy, np.full(20, 0.5))
+    assert r["rise_noise_units"] == pytest.approx(np.arcsinh(0.5)) and r["material_rise_now"] == 0.0
+    assert r["train_fall_since_min"] == 0.0
+
+
+def test_fraction_features_carry_f_and_see_a_rise_only_once_it_happened():
+    from overfit_forecast.reallogs import FRACTION_FEATURES, evaluation_series, fraction_features
+    s = evaluation_series(step_log(0.04, n=40))  # val loss falls for 10 evaluations, then rises 0.04 each
+    early, late = fraction_features(s, 0.25), fraction_features(s, 0.5)
+    assert list(late) == FRACTION_FEATURES and early["f"] == 0.25 and late["f"] == 0.5
+    assert early["material_rise_now"] == 0.0 and early["rise_noise_units"] == 0.0  # 10 evaluations: at its minimum
+    assert late["material_rise_now"] == 1.0 and late["rise_noise_units"] > np.arcsinh(3)
+    assert late["train_fall_since_min"] == pytest.approx(np.log(2))  # train loss 1/i: 1/10 -> 1/20

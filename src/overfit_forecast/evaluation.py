@@ -34,7 +34,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
     roc_auc_score,
 )
-from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, PredefinedSplit, cross_validate
+from sklearn.model_selection import BaseCrossValidator, GroupKFold, LeaveOneGroupOut, PredefinedSplit, cross_validate
 
 from .runlog import load_model as load_meta_model  # noqa: F401 (re-exported)
 from .runlog import save_model as save_meta_model  # noqa: F401
@@ -74,6 +74,50 @@ def cv_name(cv) -> str:
     """``"LeaveOneGroupOut"`` or ``"GroupKFold(10)"``: the splitter as the chapters report it."""
     n = getattr(cv, "n_splits", None)
     return type(cv).__name__ + (f"({n})" if isinstance(n, int) else "")
+
+
+class EvaluatedGroupKFold(BaseCrossValidator):
+    """``GroupKFold(n_splits)`` over the rows to score, with extra training rows: a table
+    augmented by truncation (rows of each log at more windows than are scored) keeps exactly
+    the folds that ``GroupKFold`` gives on the scored rows alone.
+
+    Test fold: the ``evaluated`` rows of the fold's groups. Training fold: every row, scored
+    or not, of every other group (a group of the test fold never trains, whatever its rows),
+    so a log's rows never cross the fold boundary. Declared a consumer of ``groups`` so
+    metadata routing passes them on to a nested selector's inner ``GroupKFold``.
+
+    Parameters
+    ----------
+    n_splits : int
+    evaluated : array of bool, shape (n,)
+        Rows that are scored (e.g. ``table.f.isin(fractions)``), aligned with the ``X`` of
+        :meth:`split`.
+
+    Raises
+    ------
+    ValueError
+        From :meth:`split`: ``groups`` missing or not of length n.
+    """
+
+    __metadata_request__split = {"groups": True}
+
+    def __init__(self, n_splits: int = 5, evaluated=None):
+        self.n_splits = n_splits
+        self.evaluated = evaluated
+
+    def get_n_splits(self, X=None, y=None, groups=None) -> int:
+        """``n_splits``."""
+        return self.n_splits
+
+    def split(self, X=None, y=None, groups=None):
+        """Yields (train, test) index arrays, ``n_splits`` times."""
+        ev = np.asarray(self.evaluated, bool)
+        if groups is None or len(groups) != len(ev):
+            raise ValueError(f"EvaluatedGroupKFold needs groups of length {len(ev)}")
+        g = np.asarray(groups)
+        for _, test in GroupKFold(self.n_splits).split(np.zeros(ev.sum()), groups=g[ev]):
+            in_test = np.isin(g, np.unique(g[ev][test]))
+            yield np.flatnonzero(~in_test), np.flatnonzero(in_test & ev)
 
 
 def forecastable(table: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,22 @@ are scale-free functions of the evaluations with ``x / x_last <= f``:
 ``rises_frac``           share of evaluations where val loss rose
 ``acc_gap``              train minus val accuracy at the end (NaN without accuracies)
 ``val_acc_change``       val accuracy at the end minus at the first evaluation (NaN without)
+``rise_noise_units``     asinh(rise of val loss above its window minimum / noise), 0 when
+                         fewer than 2 evaluations follow the minimum (:func:`window_rise`)
+``material_rise_now``    1 when that rise is material by the diagnosis's own rule, else 0
+``train_fall_since_min``   log(train loss at the val minimum / at the window's end)
+``f``                    the fraction of the run observed (the window's own f)
 =======================  ==============================================================
+
+``rise_noise_units``, ``material_rise_now`` and ``train_fall_since_min`` mirror how the
+label is made (:func:`window_rise`): the diagnosis calls a log overfitting when its val loss
+rises materially above its minimum, in units of the evaluation noise, or by less but
+corroborated by a training loss that kept falling since the minimum.
+
+Augmentation by truncation (:data:`AUGMENT_FRACTIONS`): each training log contributes a row
+at every one of these fractions it reaches (all in its group, so never across an outer fold
+boundary; :class:`overfit_forecast.evaluation.EvaluatedGroupKFold` scores only the rows at
+the evaluated fractions); ``f`` tells the model which stage of the run a row describes.
 """
 
 from __future__ import annotations
@@ -37,14 +52,17 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .criteria import generalization_loss, least_squares_slope
+from .criteria import generalization_loss, least_squares_slope, material_rise
 from .readers import Curves, LogFormatError, read_curves
 
 FRACTION_FEATURES = [
     "n_evals_log", "val_loss_log_change", "gl", "val_argmin_frac", "since_min_frac", "val_slope_last",
     "train_slope_last", "loss_log_ratio", "train_loss_log_change", "val_noise", "rises_frac", "acc_gap",
-    "val_acc_change",
+    "val_acc_change", "rise_noise_units", "material_rise_now", "train_fall_since_min", "f",
 ]
+#: Fractions at which every training log is cut (augmentation by truncation), fixed in code
+#: before the evaluation: 0.1, 0.2, ..., 0.9.
+AUGMENT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 #: Fewest evaluations a window needs.
 MIN_EVALS = 3
 
@@ -103,6 +121,43 @@ def evaluation_series(curves: Curves) -> pd.DataFrame:
     return out[np.isfinite(out.val_loss) & (out.val_loss > 0)].reset_index(drop=True)
 
 
+def window_rise(val_loss, train_loss) -> dict:
+    """The overfitting check's evidence on a window: how far the val loss rose above its
+    minimum, in noise units, and how much the training loss fell since that minimum.
+
+    The rise, minimum, noise and "material" verdict are
+    :func:`overfit_forecast.criteria.material_rise` with the diagnosis's thresholds
+    (:class:`overfit_forecast.diagnosis.context.DiagnosisThresholds`: ``material_k`` = 3 x
+    noise, ``rel_floor``); the noise is :func:`~overfit_forecast.criteria.noise_scale` (median
+    absolute change between successive evaluations, or its detrended form). The training-loss
+    fall is the corroborating evidence of ``fit_checks._corroborated`` (``train_fall`` = 20 %
+    of its level is log(1 / 0.8) = 0.22 here).
+
+    Parameters
+    ----------
+    val_loss, train_loss : array, shape (n,)
+        The window's evaluations (training loss at the evaluations; may hold NaN).
+
+    Returns
+    -------
+    dict
+        ``rise_noise_units``: asinh(rise / noise), 0 when fewer than 2 evaluations follow the
+        minimum (the window ends at its minimum), NaN when the noise is 0; ``material_rise_now``:
+        0.0 or 1.0; ``train_fall_since_min``: log(train at the minimum / train at the end), NaN
+        for a non-positive training loss.
+    """
+    from .diagnosis.context import DiagnosisThresholds
+
+    th = DiagnosisThresholds()
+    vl, tl = np.asarray(val_loss, float), np.asarray(train_loss, float)
+    r = material_rise(vl, th.material_k, th.rel_floor)
+    i = r["min_index"]
+    rise = r["rise"] if np.isfinite(r["rise"]) else 0.0
+    units = math.asinh(rise / r["noise"]) if r["noise"] > 0 else float("nan")
+    fall = float(np.log(tl[i] / tl[-1])) if i is not None and tl[i] > 0 and tl[-1] > 0 else float("nan")
+    return dict(rise_noise_units=units, material_rise_now=float(r["material"]), train_fall_since_min=fall)
+
+
 def fraction_features(series: pd.DataFrame, f: float, x_last: float | None = None) -> dict:
     """The :data:`FRACTION_FEATURES` of the evaluations with ``x / x_last <= f``.
 
@@ -144,6 +199,7 @@ def fraction_features(series: pd.DataFrame, f: float, x_last: float | None = Non
             rises_frac=float(np.mean(np.diff(vl) > 0)),
             acc_gap=float(w.train_acc.iloc[-1] - w.val_acc.iloc[-1]),
             val_acc_change=float(w.val_acc.iloc[-1] - w.val_acc.iloc[0]),
+            **window_rise(vl, tl), f=float(f),
         )
     return {k: (float(v) if v is not None and np.isfinite(v) else float("nan")) for k, v in out.items()}
 
@@ -257,7 +313,8 @@ def fraction_baselines(gl_alpha: float = 5.0, patience: int = 3) -> dict:
 
 def fraction_forecaster(inner_folds: int = 4, random_state: int = 0):
     """Nested choice (:class:`~overfit_forecast.models.GroupedModelSelection`) between a
-    logistic regression and a random forest on the :data:`FRACTION_FEATURES`."""
+    logistic regression and a random forest on the :data:`FRACTION_FEATURES` (``f``
+    included: fit it on rows at several fractions, :data:`AUGMENT_FRACTIONS`)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.impute import SimpleImputer
