@@ -14,8 +14,8 @@
 # the diagnosis's own rule (`criteria.material_rise`, 3 x noise), and the fall of the training
 # loss since that minimum (the diagnosis's corroborating evidence); `f` itself is a feature.
 #
-# **Augmentation by truncation**, fixed in code before the evaluation
-# (`reallogs.AUGMENT_FRACTIONS`): every log is cut at f = 0.1, 0.2, ..., 0.9, and every cut a
+# **Augmentation by truncation** (`reallogs.AUGMENT_FRACTIONS`): every log is cut at
+# f = 0.1, 0.2, ..., 0.9, and every cut a
 # training log reaches is a training row. Scores are computed at `fractions` only, on exactly
 # the folds `GroupKFold` gives on those rows (`evaluation.EvaluatedGroupKFold`): a log's rows
 # share its repository's group, so no cut of a test log is ever trained on.
@@ -145,6 +145,30 @@ metric_table(pub, "roc_auc").round(3)
 
 # %%
 metric_table(pub, "balanced_accuracy").round(3)
+
+# %% [markdown]
+# **How this recipe was chosen, said plainly.** Within each outer fold the model (logistic
+# regression or forest) is chosen by inner grouped CV, so that choice is nested. The recipe
+# is not: five variants were scored on these same outer folds during development, and the
+# one kept is the only one ahead of every baseline at all three fractions, a choice made
+# after seeing the outer scores. The variants (public logs, ROC-AUC at f = 0.2 / 0.3 / 0.5;
+# 168 logs, 28 of the 153 that reach f = 0.3 end overfitting, so one standard error is about
+# 0.045 and the variants are level with each other):
+#
+# | recipe | f = 0.2 | f = 0.3 | f = 0.5 |
+# |---|---|---|---|
+# | the first 13 window features | 0.800 | 0.802 | 0.835 |
+# | + the three label-mirroring features | 0.770 | 0.806 | 0.852 |
+# | + those, study sweeps pooled into training | 0.748 | 0.777 | 0.864 |
+# | + those, cuts at f = 0.1 ... 0.9 as training rows, `f` a feature (**kept**) | 0.803 | 0.792 | 0.866 |
+# | + two more Prechelt measures (training progress, rising strips) | 0.776 | 0.798 | 0.842 |
+# | + a third candidate, logistic regression on the label's four ingredients | 0.798 | 0.778 | 0.886 |
+#
+# **What it does not reach.** At f = 0.3 no recipe gets near a ROC-AUC of 0.85. About half the
+# runs that end overfitting are still improving at the end of the first 30 %: nothing in the
+# window shows the overfitting yet, and the label comes from what happens later. By f = 0.5
+# the forecaster separates them better (table above); on the study's sweeps, one model and one
+# dataset with curves logged every epoch, it reaches 0.85 at f = 0.3 already (below).
 
 # %% [markdown]
 # ## The study's sweeps in fraction-of-run coordinates (ROC-AUC by f)

@@ -3,7 +3,8 @@
 #
 # Every number on this page is read from the results files in `data/meta/`
 # (`evaluation.json`, `evaluation_beyond.json`, `evaluation_limits.json`,
-# `evaluation_transfer.json`, `evaluation_real_logs.json`, `meta_dataset.csv`) when the page
+# `evaluation_transfer.json`, `evaluation_real_logs.json`, `evaluation_holdout.json`,
+# `meta_dataset.csv`) when the page
 # is executed; none is typed by hand.
 
 # %% tags=["parameters"]
@@ -27,8 +28,9 @@ def load(name):
     return json.loads(p.read_text()) if p.exists() else None
 
 
-ch4, ch7, lim, ch8, ch9 = (load(n) for n in ("evaluation.json", "evaluation_beyond.json", "evaluation_limits.json",
-                                              "evaluation_transfer.json", "evaluation_real_logs.json"))
+ch4, ch7, lim, ch8, ch9, hold = (load(n) for n in ("evaluation.json", "evaluation_beyond.json", "evaluation_limits.json",
+                                                    "evaluation_transfer.json", "evaluation_real_logs.json",
+                                                    "evaluation_holdout.json"))
 meta = pd.read_csv(meta_path / "meta_dataset.csv")
 
 
@@ -83,6 +85,22 @@ if lim and lim["risk_stopping"]:
         f"MedianPruner: {rs['median_pruner']['compute_share']:.0%}, {-rs['median_pruner']['mean_acc_lost_points']:+.2f} "
         f"points; PatientPruner: {rs['patient_pruner']['compute_share']:.0%}, "
         f"{-rs['patient_pruner']['mean_acc_lost_points']:+.2f} points.")
+if hold and lim and lim.get("holdout_replay_test_acc"):
+    hauc = metric_table(pd.DataFrame(hold["rows"]), "roc_auc")
+    hcol = [c for c in hauc.columns if str(c) == str(k)] or [hauc.columns[-1]]
+    ht = {r["policy"]: r for r in lim["holdout_replay_test_acc"]["at_stop"]}
+    hb = {r["policy"]: r for r in lim["holdout_replay_test_acc"]["restore_best"]}
+    t = ht.get("risk_tiered", ht["risk"])
+    lines.append(
+        f"**On new runs, with test accuracy.** {hold['n_runs']} configurations drawn after every choice was made "
+        f"(another sampling seed, same space), logging the test split every epoch; forecasters fit once on the "
+        f"main sweep: ROC-AUC {f3(hauc.loc['forecaster', hcol[0]])} at k = {hcol[0]}. Replayed on them, "
+        f"{t['policy']} uses {t['compute_share']:.0%} of full-training compute and changes mean **test** accuracy "
+        f"by {-t['mean_acc_lost_points']:+.2f} points ({int(t['false_kills'])} false kills of "
+        f"{int(t['runs_stopped'])} runs stopped); patience from the start {ht['patience']['compute_share']:.0%}, "
+        f"{-ht['patience']['mean_acc_lost_points']:+.2f} points. Against full training that restores its best "
+        f"checkpoint (chosen on validation accuracy), every policy loses test accuracy ({t['policy']} "
+        f"{-hb[t['policy']]['mean_acc_lost_points']:+.2f} points).")
 if ch9:
     pub = metric_table(pd.DataFrame(ch9["public"]), "roc_auc")
     c = [x for x in pub.columns if abs(float(x) - 0.3) < 1e-9] or [pub.columns[0]]
