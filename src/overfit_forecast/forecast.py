@@ -12,9 +12,10 @@ classifier) in skops format, so the window travels with the model:
 :func:`forecast` uses the epoch model where it applies and the fraction model otherwise;
 it refuses, with the reason, logs neither can score.
 
-Caveat printed with every forecast: the study measures training accuracy in eval mode over
-the whole training set after each epoch; most frameworks log a running average during the
-epoch (lower, noisier), so forecasts on such logs are less reliable.
+Caveat printed with every forecast (:data:`CAVEATS`, by model kind): the epoch model's
+study measures training accuracy in eval mode over the whole training set after each epoch,
+unlike the running averages most frameworks log; the fraction model takes the log for the
+whole run, so a run still in progress is judged on the first part of what it has logged.
 """
 
 from __future__ import annotations
@@ -36,6 +37,17 @@ NEEDED = [("train", "loss"), ("val", "loss"), ("train", "accuracy"), ("val", "ac
 class ForecastRefused(ValueError):
     """The log cannot be scored by the meta-model; the message says why."""
 
+
+
+#: What a user should know about each model's forecast, printed with it.
+CAVEATS = {
+    "epochs": ("the study measures training accuracy in eval mode over the whole training set after "
+               "each epoch; most frameworks log a running average during the epoch (lower, noisier), so "
+               "forecasts on such logs are less reliable."),
+    "fraction": ("the log is taken as the whole run: for a run still in progress the window is the first "
+                 "part of what has been logged so far, not of the planned run. The target is the diagnosis's "
+                 "verdict on the full log; chapter 9 gives the model's grouped-by-repository accuracy."),
+}
 
 def curves_to_epoch_log(curves: Curves) -> pd.DataFrame:
     """Per-epoch log (``epoch, train_loss, val_loss, train_acc, val_acc, gap``) from curves.
@@ -144,7 +156,7 @@ def forecast(curves: Curves, model_path: str | os.PathLike | None = None, k: int
         return dict(probability=proba, label=label, window=desc, k=window, model=path.name,
                     features={c: float(v) for c, v in feats.iloc[0].items()},
                     drivers=drivers(model.steps[-1][1], feats, proba),
-                    caveat=__doc__.split("Caveat printed with every forecast: ")[1].strip())
+                    caveat=CAVEATS[kind])
     raise ForecastRefused(f"{curves.source}: cannot forecast: " + "; ".join(reasons))
 
 
