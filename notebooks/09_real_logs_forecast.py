@@ -39,7 +39,6 @@ public_logs = "../shared/data/public_logs"  # INDEX.csv + logs
 sweeps = {"mnist_cnn": "_build/smoke/logs/mnist"}  # name -> log folder
 meta_dir = "_build/smoke/meta"  # evaluation_real_logs.json and the saved model go here
 fractions = [0.2, 0.3, 0.5]  # scored
-augment_fractions = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]  # training rows (augmentation by truncation)
 f_model = 0.3  # the saved model's fraction
 repo_folds = 5  # GroupKFold folds over repositories (public logs) or configurations (sweeps)
 n_jobs = 2
@@ -54,8 +53,9 @@ from sklearn.pipeline import Pipeline
 from overfit_forecast.cache import cached_json, inputs_digest
 from overfit_forecast.evaluation import EvaluatedGroupKFold, binary_metrics, evaluate, metric_table
 from overfit_forecast.paths import project_path
-from overfit_forecast.reallogs import (FRACTION_FEATURES, FractionFeatures, fraction_baselines,
-                                       fraction_forecaster, public_log_table, sweep_log_table)
+from overfit_forecast.reallogs import (AUGMENT_FRACTIONS, FRACTION_FEATURES, FractionFeatures,
+                                       fraction_baselines, fraction_forecaster, public_log_table,
+                                       sweep_log_table)
 from overfit_forecast.runlog import save_model
 
 sklearn.set_config(enable_metadata_routing=True)
@@ -64,7 +64,7 @@ pub_path = project_path(public_logs)
 if not (pub_path / "INDEX.csv").exists():
     raise FileNotFoundError(f"{pub_path}/INDEX.csv not found: the public logs are needed for this chapter")
 sweep_paths = {n: project_path(p) for n, p in sweeps.items() if (project_path(p) / "sweep.csv").exists()}
-cuts = sorted(set(fractions) | set(augment_fractions))
+cuts = sorted(set(fractions) | set(AUGMENT_FRACTIONS))  # training rows at every cut, scored at `fractions`
 tables = cached_json(meta_path / "real_logs_tables.json",
                      inputs_digest([pub_path / "INDEX.csv", *sweep_paths.values()],
                                    {"f": cuts, "features": FRACTION_FEATURES}),

@@ -38,7 +38,6 @@ class ForecastRefused(ValueError):
     """The log cannot be scored by the meta-model; the message says why."""
 
 
-
 #: What a user should know about each model's forecast, printed with it.
 CAVEATS = {
     "epochs": ("the study measures training accuracy in eval mode over the whole training set after "
@@ -48,6 +47,7 @@ CAVEATS = {
                  "part of what has been logged so far, not of the planned run. The target is the diagnosis's "
                  "verdict on the full log; chapter 9 gives the model's grouped-by-repository accuracy."),
 }
+
 
 def curves_to_epoch_log(curves: Curves) -> pd.DataFrame:
     """Per-epoch log (``epoch, train_loss, val_loss, train_acc, val_acc, gap``) from curves.

@@ -60,8 +60,8 @@ FRACTION_FEATURES = [
     "train_slope_last", "loss_log_ratio", "train_loss_log_change", "val_noise", "rises_frac", "acc_gap",
     "val_acc_change", "rise_noise_units", "material_rise_now", "train_fall_since_min", "f",
 ]
-#: Fractions at which every training log is cut (augmentation by truncation), fixed in code
-#: before the evaluation: 0.1, 0.2, ..., 0.9.
+#: Fractions at which every training log is cut (augmentation by truncation): 0.1, 0.2, ...,
+#: 0.9 (kept after scoring the recipe on the outer folds; chapter 9 says so).
 AUGMENT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 #: Fewest evaluations a window needs.
 MIN_EVALS = 3
