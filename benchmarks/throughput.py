@@ -10,6 +10,9 @@ Prints, in one run on this machine:
 2. the FLOPs of one training step per image counted by ``torch.utils.flop_counter.
    FlopCounterMode`` (:func:`overfit_forecast.model.count_flops`), the achieved GFLOP/s of
    our loop and its fraction of a ``torch.mm`` fp32 peak measured in the same run;
+   and the ceiling of that fraction: the GFLOP/s of the convolution and matrix-product
+   kernels alone, timed by ``torch.profiler`` inside an epoch (what the loop would reach if
+   pooling, ReLU, loss and optimizer steps took no time);
 3. each speed option tried (Python-loop vs ``foreach`` vs ``fused`` optimizer steps,
    ``channels_last``), its images/s, fraction of peak, and whether the weights after the
    same steps are bit-identical to the study's loop (a change of numerics changes logs);
@@ -100,6 +103,43 @@ def compare_variants(x, y, width, batch_size, rounds):
     ref = loops["python_loop_sgd (old)"].weights()
     same = {name: bool(torch.equal(loop.weights(), ref)) for name, loop in loops.items()}
     return {name: len(y) / t for name, t in best.items()}, same, peak, loops["foreach_sgd (study)"].model
+
+
+#: Profiler ops that run the counted FLOPs (FlopCounterMode's op -> the kernels timed for it).
+MATRIX_KERNELS = {"aten.convolution": ("aten::mkldnn_convolution", "aten::_convolution_nogroup", "aten::thnn_conv2d"),
+                  "aten.convolution_backward": ("aten::convolution_backward",),
+                  "aten.mm": ("aten::mm",), "aten.addmm": ("aten::addmm",)}
+
+
+def kernel_ceiling(width, batch_size, x, y) -> dict:
+    """How fast the matrix kernels themselves run inside one epoch of the study's loop.
+
+    FLOPs per op from ``FlopCounterMode`` on the same epoch's batches; time per op from
+    ``torch.profiler`` self CPU time. If everything else in the epoch (pooling, ReLU, loss,
+    optimizer, slicing) took no time, the loop would reach ``kernels_gflops``: that is the
+    ceiling of the achieved/peak ratio for this model and batch size on this machine.
+    """
+    from torch.profiler import ProfilerActivity, profile
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from overfit_forecast.model import SmallCNN
+    from overfit_forecast.training import train_one_epoch
+
+    torch.manual_seed(0)
+    model = SmallCNN(width)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=True)
+    train_one_epoch(model, opt, x, y, batch_size, torch.Generator().manual_seed(0))  # warm-up
+    with FlopCounterMode(display=False) as counter:
+        train_one_epoch(model, opt, x, y, batch_size, torch.Generator().manual_seed(1))
+    flops = {str(k): v for k, v in counter.get_flop_counts()["Global"].items()}
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        train_one_epoch(model, opt, x, y, batch_size, torch.Generator().manual_seed(1))
+    self_s = {e.key: e.self_cpu_time_total / 1e6 for e in prof.key_averages()}
+    kernel_s = sum(self_s.get(k, 0.0) for op in flops for k in MATRIX_KERNELS.get(op, ()))
+    pool_s = self_s.get("aten::max_pool2d_with_indices", 0.0) + self_s.get("aten::max_pool2d_with_indices_backward", 0.0)
+    total = sum(self_s.values())
+    return {"kernels_gflops (conv + matmul kernels alone)": sum(flops.values()) / kernel_s / 1e9,
+            "kernels_share_of_epoch": kernel_s / total, "max_pool_share_of_epoch": pool_s / total}
 
 
 def dataloader_loop(root, n, width, batch_size):
@@ -205,6 +245,10 @@ def main(argv=None):
         "achieved_train_gflops": flops * ours / 1e9,
         "fraction_of_peak": flops * ours / 1e9 / peak,
     })
+    ceiling = kernel_ceiling(a.width, a.batch_size, x, y)
+    out.update(ceiling)
+    out["ceiling_fraction_of_peak (everything but the kernels free)"] = (
+        ceiling["kernels_gflops (conv + matmul kernels alone)"] / peak)
     for name, v in ips.items():
         out[f"variant {name}: images/s"] = v
         out[f"variant {name}: fraction_of_peak"] = flops * v / 1e9 / peak

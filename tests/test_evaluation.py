@@ -163,3 +163,18 @@ def test_evaluated_group_kfold_keeps_the_scored_rows_folds_and_trains_on_every_c
         assert set(train) == set(np.flatnonzero(~np.isin(groups, groups[test])))  # every cut of the others trains
     with pytest.raises(ValueError, match="groups"):
         next(cv.split())
+
+
+def test_evaluated_group_kfold_by_column_equals_the_mask_form():
+    from overfit_forecast.evaluation import EvaluatedGroupKFold
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"f": rng.choice([0.1, 0.3, 0.5, 0.9], 80)})
+    groups = np.repeat(np.arange(16), 5)
+    by_mask = list(EvaluatedGroupKFold(4, X.f.isin([0.3, 0.5]).to_numpy()).split(X, groups=groups))
+    by_column = list(EvaluatedGroupKFold(4, ("f", (0.3, 0.5))).split(X, groups=groups))
+    for (a, b), (c, d) in zip(by_mask, by_column, strict=True):
+        assert np.array_equal(a, c) and np.array_equal(b, d)
+    assert set(X.f.iloc[np.concatenate([t for _, t in by_column])]) == {0.3, 0.5}
+    # a subset of the rows (as a nested selector's inner CV sees them) still splits by its own f
+    sub = list(EvaluatedGroupKFold(2, ("f", (0.3,))).split(X.iloc[:40], groups=groups[:40]))
+    assert all((X.f.iloc[:40].to_numpy()[t] == 0.3).all() for _, t in sub)

@@ -229,3 +229,32 @@ def test_fraction_features_carry_f_and_see_a_rise_only_once_it_happened():
     assert early["material_rise_now"] == 0.0 and early["rise_noise_units"] == 0.0  # 10 evaluations: at its minimum
     assert late["material_rise_now"] == 1.0 and late["rise_noise_units"] > np.arcsinh(3)
     assert late["train_fall_since_min"] == pytest.approx(np.log(2))  # train loss 1/i: 1/10 -> 1/20
+
+
+def test_nested_recipe_choice_is_judged_on_the_scored_fractions():
+    """Column `a` predicts the label at f = 0.3 only, `b` at f = 0.9 only (four times as many
+    rows). Scored on every cut the inner CV picks a `b` recipe; scored at f = 0.3, an `a` one."""
+    rng = np.random.default_rng(0)
+    n_early, n_late = 60, 240
+    f = np.r_[np.full(n_early, 0.3), np.full(n_late, 0.9)]
+    a, b = rng.normal(size=f.size), rng.normal(size=f.size)
+    y = np.where(f == 0.3, a > 0, b > 0).astype(int)
+    X = pd.DataFrame({"a": a, "b": b, "f": f})
+    recipes = {"a": ["a", "f"], "b": ["b", "f"]}
+    groups = np.arange(f.size)
+    every_cut = fraction_forecaster(inner_folds=3, recipes=recipes).fit(X, y, groups=groups)
+    at_03 = fraction_forecaster(inner_folds=3, recipes=recipes, scored=(0.3,)).fit(X, y, groups=groups)
+    assert every_cut.selected_.endswith("[b]") and at_03.selected_.endswith("[a]")
+    assert set(at_03.inner_scores_) == {f"{m}[{r}]" for m in ("logistic_regression", "random_forest") for r in "ab"}
+
+
+def test_gap_and_deceleration_features_known_answers():
+    from overfit_forecast.reallogs import fraction_features
+    t = np.linspace(0.05, 1.0, 20)
+    s = pd.DataFrame({"x": t * 1000, "val_loss": np.exp(-1.0 * t), "train_loss": np.exp(-3.0 * t),
+                      "val_acc": np.nan, "train_acc": np.nan})
+    ft = fraction_features(s, 1.0)
+    # log(val / train) = 2 t: the gap widens at 2 per unit of run; log val falls at a steady 1
+    assert ft["gap_slope_last"] == pytest.approx(2.0) and ft["val_deceleration"] == pytest.approx(0.0, abs=1e-9)
+    s["val_loss"] = np.exp(-np.sqrt(t))  # the fall slows down: the last third is flatter than the whole
+    assert fraction_features(s, 1.0)["val_deceleration"] > 0

@@ -89,9 +89,11 @@ class EvaluatedGroupKFold(BaseCrossValidator):
     Parameters
     ----------
     n_splits : int
-    evaluated : array of bool, shape (n,)
+    evaluated : array of bool, shape (n,), or ``(column, values)``
         Rows that are scored (e.g. ``table.f.isin(fractions)``), aligned with the ``X`` of
-        :meth:`split`.
+        :meth:`split`; or a column of ``X`` and the values whose rows are scored, e.g.
+        ``("f", (0.2, 0.3, 0.5))``, so the same splitter works on any subset of the table (the
+        inner CV of a nested selector scores the rows the outer one scores).
 
     Raises
     ------
@@ -111,7 +113,11 @@ class EvaluatedGroupKFold(BaseCrossValidator):
 
     def split(self, X=None, y=None, groups=None):
         """Yields (train, test) index arrays, ``n_splits`` times."""
-        ev = np.asarray(self.evaluated, bool)
+        if isinstance(self.evaluated, tuple):
+            column, values = self.evaluated
+            ev = np.isin(np.asarray(X[column]), list(values))
+        else:
+            ev = np.asarray(self.evaluated, bool)
         if groups is None or len(groups) != len(ev):
             raise ValueError(f"EvaluatedGroupKFold needs groups of length {len(ev)}")
         g = np.asarray(groups)

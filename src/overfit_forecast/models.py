@@ -168,8 +168,12 @@ class GroupedModelSelection(ClassifierMixin, BaseEstimator):
     ----------
     candidates : dict
         ``{name: estimator}``; default :func:`candidates` ("curves+hparams").
-        ``inner_folds``: folds of the inner ``GroupKFold`` (fewer when there are fewer groups).
     inner_folds : int
+        Folds of the inner ``GroupKFold`` (fewer when there are fewer groups).
+    inner_cv : grouped splitter, optional
+        Used instead of ``GroupKFold(inner_folds)``, e.g. an
+        :class:`~overfit_forecast.evaluation.EvaluatedGroupKFold` that scores only the rows
+        the outer evaluation scores.
     scoring : str
         A scikit-learn scorer name (default ``"roc_auc_ovr"``: ROC-AUC, one-vs-rest when
         there are more than two classes).
@@ -184,10 +188,12 @@ class GroupedModelSelection(ClassifierMixin, BaseEstimator):
 
     __metadata_request__fit = {"groups": True}  # noqa: RUF012 (scikit-learn's convention)
 
-    def __init__(self, candidates: dict | None = None, inner_folds: int = 4, scoring: str = "roc_auc_ovr"):
+    def __init__(self, candidates: dict | None = None, inner_folds: int = 4, scoring: str = "roc_auc_ovr",
+                 inner_cv=None):
         self.candidates = candidates
         self.inner_folds = inner_folds
         self.scoring = scoring
+        self.inner_cv = inner_cv
 
     def fit(self, X, y, groups=None):
         """Select and refit (see class docstring). ``groups``: shape (n,), required."""
@@ -195,12 +201,12 @@ class GroupedModelSelection(ClassifierMixin, BaseEstimator):
             raise ValueError("GroupedModelSelection.fit needs groups (runs of one configuration together)")
         cands = self.candidates if self.candidates is not None else candidates()
         groups = np.asarray(groups)
-        n_splits = min(self.inner_folds, len(np.unique(groups)))
+        cv = self.inner_cv if self.inner_cv is not None else GroupKFold(min(self.inner_folds, len(np.unique(groups))))
         scores = {}
         with sklearn.config_context(enable_metadata_routing=True), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             for name, est in cands.items():
-                s = cross_val_score(clone(est), X, y, cv=GroupKFold(n_splits), scoring=self.scoring,
+                s = cross_val_score(clone(est), X, y, cv=cv, scoring=self.scoring,
                                     params={"groups": groups}, error_score=np.nan)
                 scores[name] = float(np.nanmean(s)) if np.isfinite(s).any() else -np.inf
         self.inner_scores_ = scores

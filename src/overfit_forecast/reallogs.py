@@ -28,8 +28,17 @@ are scale-free functions of the evaluations with ``x / x_last <= f``:
                          fewer than 2 evaluations follow the minimum (:func:`window_rise`)
 ``material_rise_now``    1 when that rise is material by the diagnosis's own rule, else 0
 ``train_fall_since_min``   log(train loss at the val minimum / at the window's end)
+``gap_slope_last``       slope of log(val loss / train loss) against fraction of run over
+                         the window's last third (the generalization gap widening while
+                         the val loss may still fall)
+``val_deceleration``     ``val_slope_last`` minus the slope of log val loss over the whole
+                         window (positive when its fall is slowing down)
 ``f``                    the fraction of the run observed (the window's own f)
 =======================  ==============================================================
+
+Which features a model sees is a **recipe** (:data:`FRACTION_RECIPES`); the recipe and the
+model are chosen together by inner grouped cross-validation (:func:`fraction_forecaster`), so
+inside an outer fold that choice is nested.
 
 ``rise_noise_units``, ``material_rise_now`` and ``train_fall_since_min`` mirror how the
 label is made (:func:`window_rise`): the diagnosis calls a log overfitting when its val loss
@@ -58,8 +67,21 @@ from .readers import Curves, LogFormatError, read_curves
 FRACTION_FEATURES = [
     "n_evals_log", "val_loss_log_change", "gl", "val_argmin_frac", "since_min_frac", "val_slope_last",
     "train_slope_last", "loss_log_ratio", "train_loss_log_change", "val_noise", "rises_frac", "acc_gap",
-    "val_acc_change", "rise_noise_units", "material_rise_now", "train_fall_since_min", "f",
+    "val_acc_change", "rise_noise_units", "material_rise_now", "train_fall_since_min", "gap_slope_last",
+    "val_deceleration", "f",
 ]
+_WINDOW = FRACTION_FEATURES[:13]
+_RISE = ["rise_noise_units", "material_rise_now", "train_fall_since_min"]
+#: Feature recipes the nested choice picks from (fixed before the nested evaluation was run):
+#: ``window`` the 13 shape features of the window; ``window+rise`` adds the three that mirror
+#: how the label is made; ``label_ingredients`` only those, with where the minimum is and f;
+#: ``window+rise+trend`` adds the widening of the gap and the slowing of the val-loss fall.
+FRACTION_RECIPES = {
+    "window": _WINDOW + ["f"],
+    "window+rise": _WINDOW + _RISE + ["f"],
+    "label_ingredients": _RISE + ["since_min_frac", "val_argmin_frac", "f"],
+    "window+rise+trend": _WINDOW + _RISE + ["gap_slope_last", "val_deceleration", "f"],
+}
 #: Fractions at which every training log is cut (augmentation by truncation): 0.1, 0.2, ...,
 #: 0.9 (kept after scoring the recipe on the outer folds; chapter 9 says so).
 AUGMENT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -188,18 +210,20 @@ def fraction_features(series: pd.DataFrame, f: float, x_last: float | None = Non
     i_min = int(np.argmin(vl))
     tail = slice(n - max(3, n // 3), n)
     lv = np.log(vl)
+    val_slope_last = least_squares_slope(lv[tail], t[tail])
     with np.errstate(invalid="ignore", divide="ignore"):
         lt = np.log(np.where(tl > 0, tl, np.nan))
         out = dict(
             n_evals_log=math.log10(n), val_loss_log_change=float(lv[-1] - lv[0]),
             gl=float(generalization_loss(vl)[-1]), val_argmin_frac=i_min / (n - 1),
-            since_min_frac=(n - 1 - i_min) / n, val_slope_last=least_squares_slope(lv[tail], t[tail]),
+            since_min_frac=(n - 1 - i_min) / n, val_slope_last=val_slope_last,
             train_slope_last=least_squares_slope(lt[tail], t[tail]), loss_log_ratio=float(lv[-1] - lt[-1]),
             train_loss_log_change=float(lt[-1] - lt[0]), val_noise=float(np.std(np.diff(lv))),
             rises_frac=float(np.mean(np.diff(vl) > 0)),
             acc_gap=float(w.train_acc.iloc[-1] - w.val_acc.iloc[-1]),
             val_acc_change=float(w.val_acc.iloc[-1] - w.val_acc.iloc[0]),
-            **window_rise(vl, tl), f=float(f),
+            **window_rise(vl, tl), gap_slope_last=least_squares_slope(lv[tail] - lt[tail], t[tail]),
+            val_deceleration=val_slope_last - least_squares_slope(lv, t), f=float(f),
         )
     return {k: (float(v) if v is not None and np.isfinite(v) else float("nan")) for k, v in out.items()}
 
@@ -311,10 +335,16 @@ def fraction_baselines(gl_alpha: float = 5.0, patience: int = 3) -> dict:
     }
 
 
-def fraction_forecaster(inner_folds: int = 4, random_state: int = 0):
-    """Nested choice (:class:`~overfit_forecast.models.GroupedModelSelection`) between a
-    logistic regression and a random forest on the :data:`FRACTION_FEATURES` (``f``
-    included: fit it on rows at several fractions, :data:`AUGMENT_FRACTIONS`)."""
+def fraction_forecaster(inner_folds: int = 4, random_state: int = 0, recipes: dict | None = None,
+                        scored=None):
+    """Nested choice (:class:`~overfit_forecast.models.GroupedModelSelection`) among a
+    logistic regression and a random forest on each recipe of :data:`FRACTION_RECIPES`
+    (candidates named ``"<model>[<recipe>]"``; ``f`` is in every recipe: fit on rows at
+    several fractions, :data:`AUGMENT_FRACTIONS`). Inner folds are ``GroupKFold(inner_folds)``
+    over the training rows' groups, so every cut of one log stays in one inner fold; with
+    ``scored`` (fractions, e.g. ``(0.2, 0.3, 0.5)``) the inner folds score only the rows at
+    those fractions and train on every cut (:class:`~overfit_forecast.evaluation.
+    EvaluatedGroupKFold`), as the outer evaluation does."""
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.impute import SimpleImputer
@@ -322,17 +352,19 @@ def fraction_forecaster(inner_folds: int = 4, random_state: int = 0):
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from .evaluation import EvaluatedGroupKFold
     from .models import GroupedModelSelection
 
-    def prep(scale):
+    def prep(scale, cols):
         steps = [SimpleImputer(strategy="median", keep_empty_features=True)] + ([StandardScaler()] if scale else [])
-        return ColumnTransformer([("f", make_pipeline(*steps), FRACTION_FEATURES)])
+        return ColumnTransformer([("f", make_pipeline(*steps), cols)])
 
-    cands = {
-        "logistic_regression": Pipeline([("prep", prep(True)), ("clf", LogisticRegression(
-            C=0.3, max_iter=5000, class_weight="balanced"))]),
-        "random_forest": Pipeline([("prep", prep(False)), ("clf", RandomForestClassifier(
+    cands = {}
+    for recipe, cols in (FRACTION_RECIPES if recipes is None else recipes).items():
+        cands[f"logistic_regression[{recipe}]"] = Pipeline([("prep", prep(True, cols)), ("clf", LogisticRegression(
+            C=0.3, max_iter=5000, class_weight="balanced"))])
+        cands[f"random_forest[{recipe}]"] = Pipeline([("prep", prep(False, cols)), ("clf", RandomForestClassifier(
             n_estimators=200, min_samples_leaf=3, max_features="sqrt", class_weight="balanced",
-            random_state=random_state))]),
-    }
-    return GroupedModelSelection(cands, inner_folds)
+            random_state=random_state))])
+    inner = None if scored is None else EvaluatedGroupKFold(inner_folds, ("f", tuple(scored)))
+    return GroupedModelSelection(cands, inner_folds, inner_cv=inner)
