@@ -55,25 +55,43 @@ def matmul_peak_gflops(n: int = 1024, repeats: int = 10) -> float:
     return best
 
 
-#: Speed options: name -> (optimizer keyword arguments, channels_last).
+#: Speed options: name -> (optimizer keyword arguments, channels_last, pooling). Pooling
+#: "study" is the default SmallCNN (conv, MaxPool2x2, ReLU); "nn.MaxPool2d" the same weights
+#: in the layout it replaced (conv, ReLU, nn.MaxPool2d(2), PyTorch's NCHW pooling kernel).
 VARIANTS = {
-    "python_loop_sgd (old)": ({"foreach": False}, False),
-    "foreach_sgd (study)": ({"foreach": True}, False),
-    "fused_sgd": ({"fused": True}, False),
-    "channels_last+foreach": ({"foreach": True}, True),
-    "channels_last+fused": ({"fused": True}, True),
+    "python_loop_sgd (old)": ({"foreach": False}, False, "study"),
+    "foreach_sgd (study)": ({"foreach": True}, False, "study"),
+    "foreach_sgd + nn.MaxPool2d after ReLU (before)": ({"foreach": True}, False, "nn.MaxPool2d"),
+    "fused_sgd": ({"fused": True}, False, "study"),
+    "channels_last+foreach": ({"foreach": True}, True, "study"),
+    "channels_last+fused": ({"fused": True}, True, "study"),
 }
+
+
+def nchw_pooling_cnn(width):
+    """The study's SmallCNN(width) rebuilt as conv, ReLU, ``nn.MaxPool2d(2)`` per block
+    (same parameters and names), the layout :class:`~overfit_forecast.model.MaxPool2x2`
+    and the pool-then-ReLU order replaced."""
+    from torch import nn
+
+    from overfit_forecast.model import SmallCNN
+
+    model = SmallCNN(width)
+    f = model.features
+    model.features = nn.Sequential(f[0], nn.ReLU(), nn.MaxPool2d(2), f[3], nn.ReLU(), nn.MaxPool2d(2))
+    return model
 
 
 class _Loop:
     """One variant's model, optimizer and data, trained a chunk at a time."""
 
-    def __init__(self, x, y, width, batch_size, opt_kw, channels_last):
+    def __init__(self, x, y, width, batch_size, opt_kw, channels_last, pooling):
         from overfit_forecast.model import SmallCNN
 
         torch.manual_seed(0)
         fmt = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = SmallCNN(width).to(memory_format=fmt)
+        model = SmallCNN(width) if pooling == "study" else nchw_pooling_cnn(width)
+        self.model = model.to(memory_format=fmt)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, **opt_kw)
         self.x, self.y = x.contiguous(memory_format=fmt), y
         self.batch_size, self.gen = batch_size, torch.Generator().manual_seed(0)
@@ -91,7 +109,7 @@ class _Loop:
 
 def compare_variants(x, y, width, batch_size, rounds):
     """Best images/s of each variant over ``rounds`` interleaved epochs, plus the peak."""
-    loops = {name: _Loop(x, y, width, batch_size, kw, cl) for name, (kw, cl) in VARIANTS.items()}
+    loops = {name: _Loop(x, y, width, batch_size, *v) for name, v in VARIANTS.items()}
     best = {name: float("inf") for name in loops}
     peak = 0.0
     for loop in loops.values():  # warm-up
@@ -139,7 +157,8 @@ def kernel_ceiling(width, batch_size, x, y) -> dict:
     pool_s = self_s.get("aten::max_pool2d_with_indices", 0.0) + self_s.get("aten::max_pool2d_with_indices_backward", 0.0)
     total = sum(self_s.values())
     return {"kernels_gflops (conv + matmul kernels alone)": sum(flops.values()) / kernel_s / 1e9,
-            "kernels_share_of_epoch": kernel_s / total, "max_pool_share_of_epoch": pool_s / total}
+            "kernels_share_of_epoch": kernel_s / total, "max_pool_share_of_epoch": pool_s / total,
+            "copies_share_of_epoch (layout copies of the pooling, slicing)": self_s.get("aten::copy_", 0.0) / total}
 
 
 def dataloader_loop(root, n, width, batch_size):

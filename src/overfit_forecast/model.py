@@ -3,7 +3,59 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+
+_POOL = dict(kernel_size=[2, 2], stride=[2, 2], padding=[0, 0], dilation=[1, 1], ceil_mode=False)
+
+
+class _ChannelsLastMaxPool2x2(torch.autograd.Function):
+    """PyTorch's own 2x2 max-pool kernels run in channels-last layout on an NCHW tensor."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x_cl = x.contiguous(memory_format=torch.channels_last)
+        out, indices = torch.ops.aten.max_pool2d_with_indices(x_cl, **_POOL)
+        ctx.save_for_backward(x_cl, indices)
+        return out.contiguous()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x_cl, indices = ctx.saved_tensors
+        grad_in = torch.ops.aten.max_pool2d_with_indices_backward(
+            grad_out.contiguous(memory_format=torch.channels_last), x_cl, **_POOL, indices=indices)
+        return grad_in.contiguous()
+
+
+class MaxPool2x2(nn.MaxPool2d):
+    """``nn.MaxPool2d(2)`` that, on CPU, pools in channels-last layout: same bits, faster.
+
+    PyTorch's CPU ``max_pool2d_with_indices`` for NCHW tensors loops over one output at a
+    time; its channels-last kernel is vectorised over channels (ATen
+    ``native/cpu/MaxPoolKernel.cpp``). This module copies the NCHW input to channels-last,
+    runs PyTorch's own forward and backward pooling kernels there and copies the results
+    back, so the rest of the network (convolutions included) stays NCHW. Both kernels take a
+    window's first maximum in row-major order (``val > maxval``) and write its gradient
+    there, so outputs and gradients are bit-identical to ``nn.MaxPool2d(2)``
+    (``tests/test_model.py`` checks ties and whole epochs); on a one-core AVX-512 host
+    forward + backward take 3.5 instead of 5.3 ms for a 64x16x28x28 batch, and an epoch of
+    the default CNN runs about 1.3x faster (``benchmarks/throughput.py``). Without autograd
+    (evaluation) only the forward kernel runs. Other devices, non-4-D or channels-last
+    inputs use ``F.max_pool2d``. Input (N, C, H, W) -> (N, C, H // 2, W // 2).
+    """
+
+    def __init__(self):
+        super().__init__(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu" or x.dim() != 4 or not x.is_contiguous() \
+                or x.is_contiguous(memory_format=torch.channels_last):
+            return F.max_pool2d(x, 2)
+        if not (torch.is_grad_enabled() and x.requires_grad):
+            x_cl = x.contiguous(memory_format=torch.channels_last)
+            return torch.ops.aten.max_pool2d_with_indices(x_cl, **_POOL)[0].contiguous()
+        return _ChannelsLastMaxPool2x2.apply(x)
 
 
 class SmallCNN(nn.Module):
@@ -11,11 +63,15 @@ class SmallCNN(nn.Module):
 
     Layout (``w`` = ``width``)::
 
-        conv3x3(1->w) ReLU maxpool2 -> conv3x3(w->2w) ReLU maxpool2 -> flatten (2w*7*7)
+        conv3x3(1->w) maxpool2 ReLU -> conv3x3(w->2w) maxpool2 ReLU -> flatten (2w*7*7)
         -> dropout(p) -> linear(2w*7*7 -> hidden) ReLU -> dropout(p) -> linear(hidden -> 10)
 
     The same shape as pytorch/examples ``mnist/main.py`` scaled down, with padding so the
-    spatial size halves exactly (28 -> 14 -> 7).
+    spatial size halves exactly (28 -> 14 -> 7). Max pooling commutes with ReLU (both are
+    monotone), so pooling first gives the same outputs and, since a window whose maximum is
+    not positive passes no gradient either way, the same gradients bit for bit, with the
+    ReLU on a quarter of the values; pooling is :class:`MaxPool2x2`. Logs are therefore
+    the same as with ``conv ReLU nn.MaxPool2d(2)`` (checked against committed study runs).
 
     Parameters
     ----------
@@ -37,11 +93,11 @@ class SmallCNN(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.features = nn.Sequential(
             nn.Conv2d(1, width, 3, padding=1),
+            MaxPool2x2(),
             nn.ReLU(),
-            nn.MaxPool2d(2),
             nn.Conv2d(width, 2 * width, 3, padding=1),
+            MaxPool2x2(),
             nn.ReLU(),
-            nn.MaxPool2d(2),
         )
         self.head = nn.Sequential(
             nn.Flatten(),
