@@ -140,6 +140,8 @@ def test_fraction_model_scores_step_logs_without_accuracy(tmp_path):
     hi, lo = forecast(step_log(0.04, seed=99), path), forecast(step_log(0.0, seed=98), path)
     assert hi["probability"] > 0.5 > lo["probability"] and hi["window"] == "first 50% of the evaluations"
     assert "whole run" in hi["caveat"] and "running average" not in hi["caveat"]
+    named = {d["feature"] for d in hi["drivers"]}
+    assert named and "f" not in named  # the window's own position explains no run
     with pytest.raises(ForecastRefused, match="evaluation"):
         forecast(step_log(0.0, n=4), path)  # 2 evaluations in the first half
 

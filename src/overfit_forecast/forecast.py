@@ -160,11 +160,17 @@ def forecast(curves: Curves, model_path: str | os.PathLike | None = None, k: int
     raise ForecastRefused(f"{curves.source}: cannot forecast: " + "; ".join(reasons))
 
 
+#: Features that say where the window sits, not what the curves did: the same for every log
+#: a saved model scores (its ``f``), so occluding them says nothing about this run.
+WINDOW_POSITION = ("f",)
+
+
 def drivers(clf, feats: pd.DataFrame, proba: float) -> list[dict] | None:
     """Which features drove one forecast, by occlusion: ``contribution`` = the forecast's
     P(overfit) minus the P(overfit) with that feature replaced by its training median (the
     median-imputer's ``statistics_`` inside the classifier Pipeline), largest magnitude
-    first. None when the classifier has no median imputer."""
+    first; :data:`WINDOW_POSITION` features are left out. None when the classifier has no
+    median imputer."""
     prep = getattr(clf, "named_steps", {}).get("prep")
     med = {}
     for _, trans, cols in getattr(prep, "transformers_", []):
@@ -176,7 +182,7 @@ def drivers(clf, feats: pd.DataFrame, proba: float) -> list[dict] | None:
     pos = list(clf.classes_).index(1)
     out = []
     for c in feats.columns:
-        if c in med:
+        if c in med and c not in WINDOW_POSITION:
             x = feats.copy()
             x[c] = med[c]
             out.append({"feature": c, "value": float(feats[c].iloc[0]),
