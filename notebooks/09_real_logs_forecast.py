@@ -157,8 +157,8 @@ metric_table(pub, "roc_auc").round(3)
 metric_table(pub, "balanced_accuracy").round(3)
 
 # %% [markdown]
-# **What each outer fold chose** (the inner grouped CV's pick among
-# `model[recipe]`, and its inner ROC-AUC at `fractions`):
+# **What each outer fold chose** (the inner grouped CV's pick among `model[recipe]`,
+# scored at `fractions` on the training repositories):
 
 # %%
 pp = pd.DataFrame(res["public_predictions"])
