@@ -19,8 +19,10 @@ Prints, in one run on this machine:
    evaluation images/s at several evaluation batch sizes;
 4. with ``--sweep-runs N`` (default 20, 0 to skip): the wall time of N small runs through
    the local process pool and through a 2-worker ``distributed.LocalCluster``, each
-   executor's overhead per run (wall time minus training time over 2 workers, per run), and
-   the LocalCluster's extra overhead as a fraction of one run's training time.
+   executor's overhead per run (wall time minus training time over 2 workers, per run),
+   with and without its one-off start-up (a cold 2-run sweep measures that), the
+   LocalCluster's extra overhead as a fraction of one run's training time, and how much
+   slower a run trains inside a Dask worker (scheduler and nannies share the cores).
 
 Timings interleave the variants round by round and keep each one's best round, so a
 machine busy with other work slows all of them alike; still, run it on an idle machine
@@ -195,7 +197,13 @@ def eval_throughput(model, x, y, sizes=(256, 1024, 4096), rounds=3):
 
 
 def sweep_overhead(n_runs: int) -> dict:
-    """Wall time of ``n_runs`` small runs through the local pool and a 2-worker LocalCluster."""
+    """Wall time of ``n_runs`` small runs through the local pool and a 2-worker LocalCluster.
+
+    Each executor also runs a 2-run sweep (one run per worker) from a cold start, so that its
+    one-off cost (spawning workers, importing torch, starting the scheduler) can be taken
+    out: the *marginal* overhead per run is the wall time the extra ``n_runs - 2`` runs add
+    beyond their training time over 2 workers.
+    """
     from overfit_forecast.sweep import run_sweep, sample_configs
 
     spec = {"dataset": "mnist", "sample_seed": 0, "n_configs": n_runs,
@@ -205,20 +213,30 @@ def sweep_overhead(n_runs: int) -> dict:
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, kw in (("local_pool", {"workers": 2}), ("local_cluster", {"dask": "local:2"})):
-            t = time.perf_counter()
-            table = run_sweep(configs, os.path.join(tmp, name), progress=False, **kw)
-            wall = time.perf_counter() - t
+            timed = {}
+            for n, todo in (("2", configs[:2]), ("n", configs)):
+                t = time.perf_counter()
+                table = run_sweep(todo, os.path.join(tmp, f"{name}_{n}"), progress=False, **kw)
+                timed[n] = (time.perf_counter() - t, float(table.runtime_sec.sum()))
+            (wall, train), (wall2, train2) = timed["n"], timed["2"]
             out[f"sweep_{name}_wall_s"] = wall
-            out[f"sweep_{name}_train_s_per_run"] = float(table.runtime_sec.mean())
+            out[f"sweep_{name}_train_s_per_run"] = train / n_runs
             # wall time not spent training (start-up, scheduling, transfers, writes), per run
-            out[f"sweep_{name}_overhead_s_per_run"] = (wall - table.runtime_sec.sum() / 2) / n_runs
+            out[f"sweep_{name}_overhead_s_per_run"] = (wall - train / 2) / n_runs
+            out[f"sweep_{name}_startup_and_2_runs_wall_s"] = wall2
+            out[f"sweep_{name}_marginal_overhead_s_per_run"] = ((wall - wall2) - (train - train2) / 2) / (n_runs - 2)
     out["sweep_runs"] = n_runs
     extra = out["sweep_local_cluster_wall_s"] - out["sweep_local_pool_wall_s"]
     out["cluster_minus_pool_wall_s_per_run"] = extra / n_runs
     out["cluster_minus_pool_wall_fraction"] = extra / out["sweep_local_pool_wall_s"]
     # the same, with each executor's training time taken out (robust to a busy machine)
+    run_s = out["sweep_local_pool_train_s_per_run"]
     d = out["sweep_local_cluster_overhead_s_per_run"] - out["sweep_local_pool_overhead_s_per_run"]
-    out["cluster_extra_overhead_fraction_of_run"] = d / out["sweep_local_pool_train_s_per_run"]
+    out["cluster_extra_overhead_fraction_of_run (start-up included)"] = d / run_s
+    d = out["sweep_local_cluster_marginal_overhead_s_per_run"] - out["sweep_local_pool_marginal_overhead_s_per_run"]
+    out["cluster_extra_marginal_overhead_fraction_of_run"] = d / run_s
+    out["cluster_train_slowdown (training inside a Dask worker vs a pool worker)"] = (
+        out["sweep_local_cluster_train_s_per_run"] / run_s - 1)
     return out
 
 
