@@ -70,15 +70,15 @@ VARIANTS = {
 }
 
 
-def nchw_pooling_cnn(width):
-    """The study's SmallCNN(width) rebuilt as conv, ReLU, ``nn.MaxPool2d(2)`` per block
-    (same parameters and names), the layout :class:`~overfit_forecast.model.MaxPool2x2`
-    and the pool-then-ReLU order replaced."""
+def nchw_pooling_cnn(width, **kw):
+    """The study's ``SmallCNN(width, **kw)`` rebuilt as conv, ReLU, ``nn.MaxPool2d(2)`` per
+    block (same parameters and names), the layout :class:`~overfit_forecast.model.MaxPool2x2`
+    and the pool-then-ReLU order replaced (also used by ``tests/test_model.py``)."""
     from torch import nn
 
     from overfit_forecast.model import SmallCNN
 
-    model = SmallCNN(width)
+    model = SmallCNN(width, **kw)
     f = model.features
     model.features = nn.Sequential(f[0], nn.ReLU(), nn.MaxPool2d(2), f[3], nn.ReLU(), nn.MaxPool2d(2))
     return model

@@ -1,8 +1,14 @@
 """The default CNN's faster pooling changes no bit of a forward pass, a gradient or a run."""
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from throughput import nchw_pooling_cnn  # noqa: E402  (the benchmark's "before" layout)
 
 
 def _with_ties(shape, seed):
@@ -47,13 +53,6 @@ def test_maxpool2x2_forward_and_backward_match_nn_maxpool2d_bit_for_bit(shape, r
     assert torch.equal(MaxPool2x2()(cl), ya)
 
 
-def _nchw_layout(model):
-    """The same SmallCNN as conv, ReLU, nn.MaxPool2d(2) per block (the layout it replaced)."""
-    f = model.features
-    model.features = nn.Sequential(f[0], nn.ReLU(), nn.MaxPool2d(2), f[3], nn.ReLU(), nn.MaxPool2d(2))
-    return model
-
-
 def test_small_cnn_trains_bit_identically_to_conv_relu_nn_maxpool2d(mnist_splits):
     from overfit_forecast.model import MaxPool2x2, SmallCNN
     from overfit_forecast.training import evaluate, train_one_epoch
@@ -62,9 +61,7 @@ def test_small_cnn_trains_bit_identically_to_conv_relu_nn_maxpool2d(mnist_splits
     runs = {}
     for name in ("study", "nchw"):
         torch.manual_seed(3)
-        model = SmallCNN(8, dropout=0.3)
-        if name == "nchw":
-            model = _nchw_layout(model)
+        model = SmallCNN(8, dropout=0.3) if name == "study" else nchw_pooling_cnn(8, dropout=0.3)
         opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
         gen = torch.Generator().manual_seed(3)
         torch.manual_seed(4)  # the dropout masks
