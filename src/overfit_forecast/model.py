@@ -10,37 +10,46 @@ from torch import nn
 _POOL = dict(kernel_size=[2, 2], stride=[2, 2], padding=[0, 0], dilation=[1, 1], ceil_mode=False)
 
 
+def _pool_channels_last(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """2x2 max-pool of an NCHW tensor by PyTorch's channels-last kernel: NCHW output and
+    indices (each output's flat ``h * W + w`` position in its input plane, as the NCHW
+    kernel numbers them)."""
+    out, indices = torch.ops.aten.max_pool2d_with_indices(
+        x.contiguous(memory_format=torch.channels_last), **_POOL)
+    return out.contiguous(), indices
+
+
 class _ChannelsLastMaxPool2x2(torch.autograd.Function):
-    """PyTorch's own 2x2 max-pool kernels run in channels-last layout on an NCHW tensor."""
+    """Forward by PyTorch's channels-last 2x2 max-pool kernel, backward by its NCHW one."""
 
     @staticmethod
     def forward(ctx, x):
-        x_cl = x.contiguous(memory_format=torch.channels_last)
-        out, indices = torch.ops.aten.max_pool2d_with_indices(x_cl, **_POOL)
-        ctx.save_for_backward(x_cl, indices)
-        return out.contiguous()
+        out, indices = _pool_channels_last(x)
+        ctx.save_for_backward(x, indices.contiguous())
+        return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        x_cl, indices = ctx.saved_tensors
-        grad_in = torch.ops.aten.max_pool2d_with_indices_backward(
-            grad_out.contiguous(memory_format=torch.channels_last), x_cl, **_POOL, indices=indices)
-        return grad_in.contiguous()
+        x, indices = ctx.saved_tensors
+        return torch.ops.aten.max_pool2d_with_indices_backward(
+            grad_out.contiguous(), x, **_POOL, indices=indices)
 
 
 class MaxPool2x2(nn.MaxPool2d):
-    """``nn.MaxPool2d(2)`` that, on CPU, pools in channels-last layout: same bits, faster.
+    """``nn.MaxPool2d(2)`` that, on CPU, pools forward in channels-last layout: same bits, faster.
 
-    PyTorch's CPU ``max_pool2d_with_indices`` for NCHW tensors loops over one output at a
-    time; its channels-last kernel is vectorised over channels (ATen
+    PyTorch's CPU ``max_pool2d_with_indices`` forward for NCHW tensors loops over one output
+    at a time; its channels-last kernel is vectorised over channels (ATen
     ``native/cpu/MaxPoolKernel.cpp``). This module copies the NCHW input to channels-last,
-    runs PyTorch's own forward and backward pooling kernels there and copies the results
-    back, so the rest of the network (convolutions included) stays NCHW. Both kernels take a
-    window's first maximum in row-major order (``val > maxval``) and write its gradient
-    there, so outputs and gradients are bit-identical to ``nn.MaxPool2d(2)``
-    (``tests/test_model.py`` checks ties and whole epochs); on a one-core AVX-512 host
-    forward + backward take 3.5 instead of 5.3 ms for a 64x16x28x28 batch, and an epoch of
-    the default CNN runs about 1.3x faster (``benchmarks/throughput.py``). Without autograd
+    runs PyTorch's own forward kernel there and copies the output and the indices back to
+    NCHW, so the rest of the network (convolutions included) stays NCHW. The backward is
+    PyTorch's NCHW ``max_pool2d_with_indices_backward``, the kernel ``nn.MaxPool2d`` runs
+    itself, fed those indices (fast: one scatter per output, no layout copy). Both forward
+    kernels take a window's first maximum in row-major order (``val > maxval``) and number
+    it ``h * W + w`` in either layout, so outputs and gradients are bit-identical to
+    ``nn.MaxPool2d(2)`` (``tests/test_model.py`` checks ties and whole epochs); on a
+    one-core AVX-512 host forward + backward take about 1.5 instead of 4.8 ms for a
+    64x16x28x28 batch (``benchmarks/throughput.py`` times whole epochs). Without autograd
     (evaluation) only the forward kernel runs. Other devices, non-4-D or channels-last
     inputs use ``F.max_pool2d``. Input (N, C, H, W) -> (N, C, H // 2, W // 2).
     """
@@ -53,8 +62,7 @@ class MaxPool2x2(nn.MaxPool2d):
                 or x.is_contiguous(memory_format=torch.channels_last):
             return F.max_pool2d(x, 2)
         if not (torch.is_grad_enabled() and x.requires_grad):
-            x_cl = x.contiguous(memory_format=torch.channels_last)
-            return torch.ops.aten.max_pool2d_with_indices(x_cl, **_POOL)[0].contiguous()
+            return _pool_channels_last(x)[0]
         return _ChannelsLastMaxPool2x2.apply(x)
 
 
