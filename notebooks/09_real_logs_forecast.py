@@ -73,7 +73,8 @@ tables = cached_json(meta_path / "real_logs_tables.json",
                                    {"f": cuts, "features": FRACTION_FEATURES}),
                      lambda: {"public": public_log_table(pub_path, cuts).to_dict("records"),
                               "sweeps": pd.concat([sweep_log_table(p, cuts, n) for n, p in sweep_paths.items()],
-                                                  ignore_index=True).to_dict("records")})
+                                                  ignore_index=True).to_dict("records")},
+                     indent=None)  # compact: a derived table of every log's features, not for reading
 P, S = pd.DataFrame(tables["public"]), pd.DataFrame(tables["sweeps"])
 
 

@@ -60,12 +60,14 @@ def inputs_digest(files=(), params: dict | None = None, code: bool = True) -> st
     return h.hexdigest()
 
 
-def cached_json(path: str | os.PathLike, digest: str, compute: Callable[[], dict]) -> dict:
+def cached_json(path: str | os.PathLike, digest: str, compute: Callable[[], dict],
+                indent: int | None = 2) -> dict:
     """The result stored at ``path`` if its ``_inputs_sha256`` equals ``digest``, else ``compute()``.
 
     A recomputed result is written atomically (NaN as null) with ``digest`` added, and
     returned as read back from that file, so both paths return the same JSON-typed dict.
-    Set ``OVERFIT_FORECAST_NO_CACHE=1`` to force recomputation.
+    Set ``OVERFIT_FORECAST_NO_CACHE=1`` to force recomputation. ``indent``: as in
+    :func:`~overfit_forecast.runlog.write_json` (``None`` writes compact JSON).
     """
     path = Path(path)
     if path.exists() and not os.environ.get("OVERFIT_FORECAST_NO_CACHE"):
@@ -77,5 +79,5 @@ def cached_json(path: str | os.PathLike, digest: str, compute: Callable[[], dict
             return stored
     result = dict(compute())
     result["_inputs_sha256"] = digest
-    write_json(result, path)
+    write_json(result, path, indent)
     return json.loads(path.read_text())

@@ -191,9 +191,11 @@ def _json_clean(o):
     return o
 
 
-def write_json(obj, path: str | os.PathLike) -> None:
-    """Write ``obj`` as indented JSON, atomically, with NaN/inf written as null."""
-    atomic_write_text(path, json.dumps(_json_clean(obj), indent=2) + "\n")
+def write_json(obj, path: str | os.PathLike, indent: int | None = 2) -> None:
+    """Write ``obj`` as JSON (indented by ``indent``; ``None``: compact, for large derived
+    tables), atomically, with NaN/inf written as null."""
+    seps = (",", ":") if indent is None else None
+    atomic_write_text(path, json.dumps(_json_clean(obj), indent=indent, separators=seps) + "\n")
 
 
 def _skops_canonical(path: Path) -> tuple | None:
