@@ -22,14 +22,16 @@ Prints, in one run on this machine:
    executor's overhead per run (wall time minus training time over 2 workers, per run),
    with and without its one-off start-up (a cold 2-run sweep measures that), the
    LocalCluster's extra overhead as a fraction of one run's training time, and how much
-   slower a run trains inside a Dask worker (scheduler and nannies share the cores).
+   slower a run trains inside a Dask worker (scheduler and nannies share the cores);
+   the two executors alternate for ``--sweep-rounds`` rounds (default 3) and each figure
+   is the median over rounds.
 
 Timings interleave the variants round by round and keep each one's best round, so a
 machine busy with other work slows all of them alike; still, run it on an idle machine
 for absolute figures (the load average is printed).
 
 Usage: ``python benchmarks/throughput.py [--width 16] [--batch-size 64] [--images 4096]
-[--threads N] [--rounds 5] [--sweep-runs 20] [--json out.json]``.
+[--threads N] [--rounds 5] [--sweep-runs 20] [--sweep-rounds 3] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import tempfile
 import time
 
@@ -196,47 +199,69 @@ def eval_throughput(model, x, y, sizes=(256, 1024, 4096), rounds=3):
     return {f"eval_images_per_s_batch_{b}": len(y) / t for b, t in best.items()}
 
 
-def sweep_overhead(n_runs: int) -> dict:
+def _timed_sweeps(name: str, kw: dict, configs: list, folder: str) -> dict:
+    """One executor's cold 2-run sweep and its ``len(configs)``-run sweep, timed."""
+    from overfit_forecast.sweep import run_sweep
+
+    n_runs, timed = len(configs), {}
+    for n, todo in (("2", configs[:2]), ("n", configs)):
+        t = time.perf_counter()
+        table = run_sweep(todo, os.path.join(folder, f"{name}_{n}"), progress=False, **kw)
+        timed[n] = (time.perf_counter() - t, float(table.runtime_sec.sum()))
+    (wall, train), (wall2, train2) = timed["n"], timed["2"]
+    return {f"sweep_{name}_wall_s": wall,
+            f"sweep_{name}_train_s_per_run": train / n_runs,
+            # wall time not spent training (start-up, scheduling, transfers, writes), per run
+            f"sweep_{name}_overhead_s_per_run": (wall - train / 2) / n_runs,
+            f"sweep_{name}_startup_and_2_runs_wall_s": wall2,
+            f"sweep_{name}_marginal_overhead_s_per_run": ((wall - wall2) - (train - train2) / 2) / (n_runs - 2)}
+
+
+def _cluster_vs_pool(o: dict, n_runs: int) -> dict:
+    """The LocalCluster's extra cost over the local pool, from one round's figures."""
+    run_s = o["sweep_local_pool_train_s_per_run"]
+    extra = o["sweep_local_cluster_wall_s"] - o["sweep_local_pool_wall_s"]
+    d = o["sweep_local_cluster_overhead_s_per_run"] - o["sweep_local_pool_overhead_s_per_run"]
+    dm = o["sweep_local_cluster_marginal_overhead_s_per_run"] - o["sweep_local_pool_marginal_overhead_s_per_run"]
+    return {"cluster_minus_pool_wall_s_per_run": extra / n_runs,
+            "cluster_minus_pool_wall_fraction": extra / o["sweep_local_pool_wall_s"],
+            # the same, with each executor's training time taken out
+            "cluster_extra_overhead_fraction_of_run (start-up included)": d / run_s,
+            "cluster_extra_marginal_overhead_fraction_of_run": dm / run_s,
+            "cluster_train_slowdown (training inside a Dask worker vs a pool worker)":
+                o["sweep_local_cluster_train_s_per_run"] / run_s - 1}
+
+
+def sweep_overhead(n_runs: int, rounds: int = 3) -> dict:
     """Wall time of ``n_runs`` small runs through the local pool and a 2-worker LocalCluster.
 
     Each executor also runs a 2-run sweep (one run per worker) from a cold start, so that its
     one-off cost (spawning workers, importing torch, starting the scheduler) can be taken
     out: the *marginal* overhead per run is the wall time the extra ``n_runs - 2`` runs add
-    beyond their training time over 2 workers.
+    beyond their training time over 2 workers. The two executors alternate for ``rounds``
+    rounds (pool first in even rounds, cluster first in odd ones); every figure is the
+    median over rounds of that round's value, so a slow spell of a shared machine shifts
+    one round, not the comparison.
     """
-    from overfit_forecast.sweep import run_sweep, sample_configs
+    from overfit_forecast.sweep import sample_configs
 
     spec = {"dataset": "mnist", "sample_seed": 0, "n_configs": n_runs,
             "fixed": {"epochs": 3, "width": 8, "val_size": 2000, "n_train": 1000, "batch_size": 64},
             "space": {"lr": {"log_uniform": [0.01, 0.1]}}}
     configs = sample_configs(spec)
-    out = {}
+    executors = [("local_pool", {"workers": 2}), ("local_cluster", {"dask": "local:2"})]
+    per_round = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, kw in (("local_pool", {"workers": 2}), ("local_cluster", {"dask": "local:2"})):
-            timed = {}
-            for n, todo in (("2", configs[:2]), ("n", configs)):
-                t = time.perf_counter()
-                table = run_sweep(todo, os.path.join(tmp, f"{name}_{n}"), progress=False, **kw)
-                timed[n] = (time.perf_counter() - t, float(table.runtime_sec.sum()))
-            (wall, train), (wall2, train2) = timed["n"], timed["2"]
-            out[f"sweep_{name}_wall_s"] = wall
-            out[f"sweep_{name}_train_s_per_run"] = train / n_runs
-            # wall time not spent training (start-up, scheduling, transfers, writes), per run
-            out[f"sweep_{name}_overhead_s_per_run"] = (wall - train / 2) / n_runs
-            out[f"sweep_{name}_startup_and_2_runs_wall_s"] = wall2
-            out[f"sweep_{name}_marginal_overhead_s_per_run"] = ((wall - wall2) - (train - train2) / 2) / (n_runs - 2)
-    out["sweep_runs"] = n_runs
-    extra = out["sweep_local_cluster_wall_s"] - out["sweep_local_pool_wall_s"]
-    out["cluster_minus_pool_wall_s_per_run"] = extra / n_runs
-    out["cluster_minus_pool_wall_fraction"] = extra / out["sweep_local_pool_wall_s"]
-    # the same, with each executor's training time taken out (robust to a busy machine)
-    run_s = out["sweep_local_pool_train_s_per_run"]
-    d = out["sweep_local_cluster_overhead_s_per_run"] - out["sweep_local_pool_overhead_s_per_run"]
-    out["cluster_extra_overhead_fraction_of_run (start-up included)"] = d / run_s
-    d = out["sweep_local_cluster_marginal_overhead_s_per_run"] - out["sweep_local_pool_marginal_overhead_s_per_run"]
-    out["cluster_extra_marginal_overhead_fraction_of_run"] = d / run_s
-    out["cluster_train_slowdown (training inside a Dask worker vs a pool worker)"] = (
-        out["sweep_local_cluster_train_s_per_run"] / run_s - 1)
+        for r in range(rounds):
+            o = {}
+            for name, kw in executors[:: 1 if r % 2 == 0 else -1]:
+                o.update(_timed_sweeps(name, kw, configs, os.path.join(tmp, str(r))))
+            o.update(_cluster_vs_pool(o, n_runs))
+            per_round.append(o)
+    out = {k: statistics.median(o[k] for o in per_round) for k in per_round[0]}
+    out["sweep_runs"], out["sweep_rounds"] = n_runs, rounds
+    out["cluster_extra_overhead_fraction_of_run, each round"] = ", ".join(
+        f"{o['cluster_extra_overhead_fraction_of_run (start-up included)']:+.3f}" for o in per_round)
     return out
 
 
@@ -252,6 +277,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--sweep-runs", type=int, default=20)
+    p.add_argument("--sweep-rounds", type=int, default=3)
     p.add_argument("--no-malloc-tuning", action="store_true",
                    help="leave glibc's malloc thresholds as they are (sweep workers tune them)")
     p.add_argument("--json", default=None)
@@ -292,7 +318,7 @@ def main(argv=None):
         out[f"variant {name}: bit-identical to old loop"] = same[name]
     out.update(eval_throughput(model, splits.x_val, splits.y_val))
     if a.sweep_runs:
-        out.update(sweep_overhead(a.sweep_runs))
+        out.update(sweep_overhead(a.sweep_runs, a.sweep_rounds))
     out["load_average_1min_end"] = os.getloadavg()[0]
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     width = max(map(len, out))

@@ -208,3 +208,19 @@ def test_worker_killed_mid_run_loses_nothing(tmp_path):
     ref = run_sweep([victim], tmp_path / "ref", workers=1, threads_per_worker=1, progress=False)
     assert ref.status.iloc[0] == "completed"
     assert _logs(tmp_path / "ref")[f"{victim.run_id}.csv"] == _logs(out)[f"{victim.run_id}.csv"]
+
+
+@pytest.mark.slow
+def test_local_cluster_workers_run_without_dasks_profiler():
+    from overfit_forecast.executors import DaskExecutor
+
+    def profiling():
+        import dask
+
+        return dask.config.get("distributed.worker.profile.enabled")
+
+    with DaskExecutor("local:2") as ex:
+        assert set(ex.client.run(profiling).values()) == {False}
+    import dask
+
+    assert dask.config.get("distributed.worker.profile.enabled") is True  # the client's config is left alone

@@ -285,8 +285,14 @@ class DaskExecutor:
             if n < 1:
                 raise ValueError(f"--dask local:N needs N >= 1, got {self.address!r}")
             self.threads = self.threads or max(1, (os.cpu_count() or 1) // n)
-            self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                         dashboard_address=None)
+            import dask
+
+            # Dask's statistical profiler samples each worker's task thread every 10 ms; with
+            # a training run in that thread it cost 7-13 % of the run on 2 cores (median of 3
+            # interleaved rounds of benchmarks/throughput.py, 0 % with it off).
+            with dask.config.set({"distributed.worker.profile.enabled": False}):
+                self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                             dashboard_address=None)
             self.client = Client(self._cluster)
         else:
             self.client = Client(self.address)
