@@ -219,8 +219,7 @@ def test_local_cluster_workers_run_without_dasks_profiler():
 
         return dask.config.get("distributed.worker.profile.enabled")
 
+    before = profiling()
     with DaskExecutor("local:2") as ex:
         assert set(ex.client.run(profiling).values()) == {False}
-    import dask
-
-    assert dask.config.get("distributed.worker.profile.enabled") is True  # the client's config is left alone
+    assert profiling() == before  # the client's config is left alone
