@@ -219,6 +219,8 @@ def test_local_cluster_workers_run_without_dasks_profiler():
 
         return dask.config.get("distributed.worker.profile.enabled")
 
+    import distributed  # noqa: F401  (loads its config defaults into dask.config)
+
     before = profiling()
     with DaskExecutor("local:2") as ex:
         assert set(ex.client.run(profiling).values()) == {False}
