@@ -211,17 +211,24 @@ def test_worker_killed_mid_run_loses_nothing(tmp_path):
 
 
 @pytest.mark.slow
-def test_local_cluster_workers_run_without_dasks_profiler():
-    from overfit_forecast.executors import DaskExecutor
+def test_local_cluster_workers_run_with_dasks_periodic_monitors_quietened():
+    import distributed  # noqa: F401  (loads its config defaults into dask.config)
+    from overfit_forecast.executors import QUIET_WORKERS, DaskExecutor
 
-    def profiling():
+    def settings():
         import dask
 
-        return dask.config.get("distributed.worker.profile.enabled")
+        return tuple(dask.config.get(k) for k in sorted(QUIET_WORKERS))
 
-    import distributed  # noqa: F401  (loads its config defaults into dask.config)
+    def periods_ms(dask_worker=None, dask_scheduler=None):  # what the running processes do
+        pcs = (dask_worker or dask_scheduler).periodic_callbacks
+        return pcs["tick"].callback_time, pcs["monitor"].callback_time
 
-    before = profiling()
+    wanted = tuple(QUIET_WORKERS[k] for k in sorted(QUIET_WORKERS))
+    before = settings()
+    assert before != wanted  # Dask's defaults differ, so the checks below can fail
     with DaskExecutor("local:2") as ex:
-        assert set(ex.client.run(profiling).values()) == {False}
-    assert profiling() == before  # the client's config is left alone
+        assert set(ex.client.run(settings).values()) == {wanted}  # both workers
+        assert set(ex.client.run(periods_ms).values()) == {(1000, 5000)}
+        assert ex.client.run_on_scheduler(periods_ms) == (1000, 5000)  # the scheduler, in this process
+    assert settings() == before  # the client's config is left alone

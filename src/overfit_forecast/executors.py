@@ -25,6 +25,25 @@ from multiprocessing import get_context
 
 from .runlog import RunConfig
 
+#: Dask settings ``--dask local:N`` starts its cluster with (the client's own config is left
+#: alone). Each is a periodic task of every Dask process that competes with training when the
+#: workers fill every core: the statistical profiler samples the task thread every 10 ms
+#: (``distributed.worker.profile``; on 2 cores it made runs train 7-13 % slower), the
+#: event-loop health check runs every 20 ms (``distributed.admin.tick``), the memory monitor
+#: every 100 ms and the system monitor (with disk I/O counters) every 500 ms. With all four
+#: quietened, 20 one-second runs through a 2-worker LocalCluster took 8.0 % more wall time than
+#: through the local pool instead of 13.5 % with the profiler alone off (medians of 6 rotated
+#: rounds on 2 cores, faster in 5 of 6; ``benchmarks/dask_settings.py``). Costs: no
+#: profile page on the dashboard (which local:N does not start), a blocked event loop or a
+#: worker over its memory limit noticed within 1 s instead of 20 / 100 ms.
+QUIET_WORKERS = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.system-monitor.disk": False,
+}
+
 # --- worker side --------------------------------------------------------------------------
 _SPLITS: dict = {}
 
@@ -287,10 +306,7 @@ class DaskExecutor:
             self.threads = self.threads or max(1, (os.cpu_count() or 1) // n)
             import dask
 
-            # Dask's statistical profiler samples each worker's task thread every 10 ms; with
-            # a training run in that thread it cost 7-13 % of the run on 2 cores (median of 3
-            # interleaved rounds of benchmarks/throughput.py, 0 % with it off).
-            with dask.config.set({"distributed.worker.profile.enabled": False}):
+            with dask.config.set(QUIET_WORKERS):
                 self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                              dashboard_address=None)
             self.client = Client(self._cluster)
