@@ -10,7 +10,9 @@ falls on each alike:
   :data:`overfit_forecast.executors.QUIET_WORKERS`);
 - ``quiet``: the same cluster with every setting of ``QUIET_WORKERS`` (today's default).
 
-Prints each round's wall time (cold 2-run sweep excluded; the 20-run sweep includes the
+First prints the CPU an idle cluster of each variant uses (client and scheduler, workers
+and nannies): what the monitors take from training on a machine whose cores the runs fill.
+Then prints each round's wall time (cold 2-run sweep excluded; the 20-run sweep includes the
 cluster's start-up) and training seconds per run, then per cluster variant the median over
 rounds of its wall time over the pool's and of its training slowdown over the pool's.
 
@@ -26,6 +28,28 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
+
+
+def idle_cpu(settings: dict, seconds: float = 10.0) -> dict:
+    """CPU seconds per second (share of one core) that an idle 2-worker LocalCluster started
+    under ``settings`` uses: this process (client and scheduler) and its children (nannies,
+    workers), measured by ``psutil`` over ``seconds`` after a 3-s settling time."""
+    import time
+
+    import dask
+    import psutil
+    from distributed import Client, LocalCluster
+
+    with dask.config.set(settings):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, Client(cluster):
+        time.sleep(3)
+        me = psutil.Process()
+        procs = [me] + me.children(recursive=True)
+        t0 = [sum(p.cpu_times()[:2]) for p in procs]
+        time.sleep(seconds)
+        used = [sum(p.cpu_times()[:2]) - t for p, t in zip(procs, t0)]
+    return {"client_and_scheduler": used[0] / seconds, "workers_and_nannies": sum(used[1:]) / seconds}
 
 
 def main(argv=None) -> dict:
@@ -45,6 +69,10 @@ def main(argv=None) -> dict:
     variants = [("pool", {"workers": 2}, None),
                 ("profiler_off", {"dask": "local:2"}, {"distributed.worker.profile.enabled": False}),
                 ("quiet", {"dask": "local:2"}, quiet)]
+    for name, _, settings in variants[1:]:
+        c = idle_cpu(settings)
+        print(f"{name}: idle cluster uses {c['client_and_scheduler']:.1%} of a core in the client and "
+              f"scheduler, {c['workers_and_nannies']:.1%} in the workers and nannies", flush=True)
     rounds = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
