@@ -22,6 +22,7 @@ rounds of its wall time over the pool's and of its training slowdown over the po
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -30,19 +31,30 @@ import tempfile
 sys.path.insert(0, os.path.dirname(__file__))
 
 
+@contextlib.contextmanager
+def _settings(settings: dict):
+    """``--dask local:N`` with ``settings`` in place of :data:`~overfit_forecast.executors.
+    QUIET_WORKERS` (restored on exit)."""
+    import overfit_forecast.executors as executors
+
+    saved, executors.QUIET_WORKERS = executors.QUIET_WORKERS, settings
+    try:
+        yield
+    finally:
+        executors.QUIET_WORKERS = saved
+
+
 def idle_cpu(settings: dict, seconds: float = 10.0) -> dict:
-    """CPU seconds per second (share of one core) that an idle 2-worker LocalCluster started
-    under ``settings`` uses: this process (client and scheduler) and its children (nannies,
-    workers), measured by ``psutil`` over ``seconds`` after a 3-s settling time."""
+    """CPU seconds per second (share of one core) that an idle ``--dask local:2`` cluster
+    started under ``settings`` uses: this process (client and scheduler) and its children
+    (nannies, workers), measured by ``psutil`` over ``seconds`` after a 3-s settling time."""
     import time
 
-    import dask
     import psutil
-    from distributed import Client, LocalCluster
 
-    with dask.config.set(settings):
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-    with cluster, Client(cluster):
+    from overfit_forecast.executors import DaskExecutor
+
+    with _settings(settings), DaskExecutor("local:2"):
         time.sleep(3)
         me = psutil.Process()
         procs = [me] + me.children(recursive=True)
@@ -74,20 +86,16 @@ def main(argv=None) -> dict:
         print(f"{name}: idle cluster uses {c['client_and_scheduler']:.1%} of a core in the client and "
               f"scheduler, {c['workers_and_nannies']:.1%} in the workers and nannies", flush=True)
     rounds = []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            for r in range(a.rounds):
-                o, order = {}, variants[r % 3:] + variants[:r % 3]
-                for name, kw, settings in order:
-                    if settings is not None:
-                        executors.QUIET_WORKERS = settings
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(a.rounds):
+            o, order = {}, variants[r % 3:] + variants[:r % 3]
+            for name, kw, settings in order:
+                with _settings(settings or quiet):
                     t = _timed_sweeps(name, kw, configs, os.path.join(tmp, str(r)))
-                    o[name] = (t[f"sweep_{name}_wall_s"], t[f"sweep_{name}_train_s_per_run"])
-                print(f"round {r}: " + ", ".join(f"{n} {w:.2f} s wall, {s:.3f} s/run training"
-                                                 for n, (w, s) in o.items()), flush=True)
-                rounds.append(o)
-    finally:
-        executors.QUIET_WORKERS = quiet
+                o[name] = (t[f"sweep_{name}_wall_s"], t[f"sweep_{name}_train_s_per_run"])
+            print(f"round {r}: " + ", ".join(f"{n} {w:.2f} s wall, {s:.3f} s/run training"
+                                             for n, (w, s) in o.items()), flush=True)
+            rounds.append(o)
     out = {}
     for name in ("profiler_off", "quiet"):
         wall = [o[name][0] / o["pool"][0] - 1 for o in rounds]

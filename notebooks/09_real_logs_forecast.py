@@ -199,6 +199,13 @@ pp.groupby("fold").selected.first().to_frame("selected model[recipe]") if len(pp
 from sklearn.metrics import roc_auc_score
 
 
+def auc_vs(neg, pos):
+    """ROC-AUC of scores `pos` (label 1) against `neg` (label 0); NaN when either is empty."""
+    neg, pos = np.asarray(neg, float), np.asarray(pos, float)
+    return roc_auc_score(np.r_[np.zeros(len(neg)), np.ones(len(pos))], np.r_[neg, pos]) \
+        if len(neg) and len(pos) else np.nan
+
+
 def limits(pp, P):
     q = pp.merge(P[["run_id", "f", "material_rise_now"]], left_on=["run_id", "k"], right_on=["run_id", "f"])
     out = []
@@ -206,14 +213,20 @@ def limits(pp, P):
         neg, pos = g[g.y == 0], g[g.y == 1]
         for part, sub in (("all", pos), ("rise already material", pos[pos.material_rise_now == 1]),
                           ("no material rise yet", pos[pos.material_rise_now == 0])):
-            auc = roc_auc_score(np.r_[np.zeros(len(neg)), np.ones(len(sub))], np.r_[neg.score, sub.score]) \
-                if len(sub) and len(neg) else np.nan
-            out.append({"f": f, "runs ending overfit": part, "n": len(sub), "ROC-AUC vs the rest": auc})
+            out.append({"f": f, "runs ending overfit": part, "n": len(sub),
+                        "ROC-AUC vs the rest": auc_vs(neg.score, sub.score)})
     return pd.DataFrame(out).set_index(["f", "runs ending overfit"])
 
 
 lim = limits(pp, P) if len(pp) else pd.DataFrame()
 lim.round(3)
+
+# %% [markdown]
+# How to read it: the overall ROC-AUC is the mix of the two parts, weighted by their `n`.
+# Where runs that already rose materially are ranked above nearly every other run and runs
+# with no material rise yet only a little above chance, the score at that f is bounded by how
+# many of the positives have not risen yet; lifting it takes ranking those still-improving
+# runs well above chance from the window's shape alone, which no recipe tried here does.
 
 # %% [markdown]
 # **Is there a signal left in the windows for the runs that have not risen yet?** Each
@@ -227,22 +240,17 @@ def single_features(P, f):
     neg, pos = q[q.overfit == 0], q[(q.overfit == 1) & (q.material_rise_now == 0)]
     out = {}
     for c in FRACTION_FEATURES:
-        a, b = neg[c].dropna(), pos[c].dropna()
-        if len(a) and len(b) and pd.concat([a, b]).nunique() > 1:
-            auc = roc_auc_score(np.r_[np.zeros(len(a)), np.ones(len(b))], np.r_[a, b])
-            out[c] = {"ROC-AUC": max(auc, 1 - auc), "higher in runs ending overfit": auc >= 0.5, "n pos": len(b)}
+        auc = auc_vs(neg[c].dropna(), pos[c].dropna())
+        if np.isfinite(auc):
+            out[c] = {"ROC-AUC": max(auc, 1 - auc), "higher in runs ending overfit": auc >= 0.5,
+                      "n pos": int(pos[c].notna().sum())}
     return pd.DataFrame.from_dict(out, orient="index").sort_values("ROC-AUC", ascending=False)
 
 
 single_features(P, f_model).head(8).round(3) if len(P) else "no logs"
 
 # %% [markdown]
-# How to read it: the overall ROC-AUC is the mix of the two parts, weighted by their `n`.
-# Where runs that already rose materially are ranked above nearly every other run and runs
-# with no material rise yet only a little above chance, the score at that f is bounded by how
-# many of the positives have not risen yet; lifting it takes ranking those still-improving
-# runs well above chance from the window's shape alone, which no recipe tried here does. The
-# single-feature table says why: what separates the not-yet-risen positives best is a
+# Why no recipe lifts them: what separates the not-yet-risen positives best is a
 # generalization gap already open in the window (the val/train loss ratio, the train-minus-val
 # accuracy gap where accuracy is logged) and a noisier val loss, each only a little above
 # chance on its own, and the rules the diagnosis uses for the label (rise, GL) near chance by
