@@ -3,7 +3,8 @@
 #
 # Every number on this page is read from the results files in `data/meta/`
 # (`evaluation.json`, `evaluation_beyond.json`, `evaluation_limits.json`,
-# `evaluation_transfer.json`, `evaluation_real_logs.json`, `evaluation_holdout.json`,
+# `evaluation_transfer.json`, `evaluation_real_logs.json`, `evaluation_real_logs_splits.json`,
+# `evaluation_holdout.json`,
 # `meta_dataset.csv`) when the page
 # is executed; none is typed by hand.
 
@@ -36,6 +37,20 @@ meta = pd.read_csv(meta_path / "meta_dataset.csv")
 
 def f3(x):
     return "n/a" if x is None or pd.isna(x) else f"{x:.3f}"
+
+
+def real_log_spread(ch9, splits, f):
+    """The forecaster's bootstrap CI and its spread over repeated grouped splits at f, as a sentence."""
+    ci = (ch9.get("bootstrap_ci") or {}).get(str(f))
+    text = "" if ci is None else (f" The forecaster's 95 % bootstrap interval (repositories resampled) is "
+                                  f"{f3(ci['roc_auc']['low'])}-{f3(ci['roc_auc']['high'])}.")
+    if not splits:
+        return text
+    R = pd.DataFrame(splits["rows"]).query("k == @f").pivot_table(index="seed", columns="estimator", values="value")
+    ahead = (R.forecaster > R.drop(columns="forecaster").max(axis=1)).mean()
+    return text + (f" Over {len(R)} random grouped splits of the repositories it scores {f3(R.forecaster.mean())} "
+                   f"on average (sd {f3(R.forecaster.std())}, range {f3(R.forecaster.min())}-"
+                   f"{f3(R.forecaster.max())}) and is ahead of every baseline in {ahead:.0%} of them.")
 
 
 lines = []
@@ -111,7 +126,8 @@ if ch9:
         f"**Real logs.** On {ch9['n_public_logs']} public logs from {ch9['n_public_repos']} repositories, grouped by "
         f"repository, from the first {float(c):.0%} of the evaluations: ROC-AUC "
         + ", ".join(f"{n} {f3(v)}" for n, v in models.items())
-        + f"; the best baseline ({bases.idxmax()}) reaches {f3(bases.max())}.")
+        + f"; the best baseline ({bases.idxmax()}) reaches {f3(bases.max())}."
+        + real_log_spread(ch9, load("evaluation_real_logs_splits.json"), c))
 Markdown("\n\n".join(lines))
 
 # %% [markdown]

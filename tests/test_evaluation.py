@@ -165,6 +165,28 @@ def test_evaluated_group_kfold_keeps_the_scored_rows_folds_and_trains_on_every_c
         next(cv.split())
 
 
+def test_evaluated_group_kfold_shuffled_is_repeated_grouped_kfold():
+    from overfit_forecast.evaluation import EvaluatedGroupKFold
+    rng = np.random.default_rng(2)
+    groups = np.repeat([f"repo{i}" for i in range(20)], rng.integers(2, 6, 20))
+    scored = rng.random(groups.size) < 0.5
+    scored[np.unique(groups, return_index=True)[1]] = True
+
+    def test_groups(seed):
+        cv = EvaluatedGroupKFold(5, scored, shuffle=True, random_state=seed)
+        folds = list(cv.split(groups=groups))
+        for train, test in folds:
+            assert not set(groups[train]) & set(groups[test]) and scored[test].all()
+            assert set(train) == set(np.flatnonzero(~np.isin(groups, groups[test])))
+        assert np.array_equal(np.sort(np.concatenate([t for _, t in folds])), np.flatnonzero(scored))
+        return sorted(tuple(sorted(set(groups[t]))) for _, t in folds)
+
+    assert test_groups(0) == test_groups(0)  # seeded: the same folds on every call
+    assert len({tuple(test_groups(s)) for s in range(5)}) > 1  # other seeds deal the groups otherwise
+    unshuffled = sorted(tuple(sorted(set(groups[t]))) for _, t in EvaluatedGroupKFold(5, scored).split(groups=groups))
+    assert any(test_groups(s) != unshuffled for s in range(5))
+
+
 def test_evaluated_group_kfold_by_column_equals_the_mask_form():
     from overfit_forecast.evaluation import EvaluatedGroupKFold
     rng = np.random.default_rng(1)

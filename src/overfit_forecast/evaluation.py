@@ -94,6 +94,11 @@ class EvaluatedGroupKFold(BaseCrossValidator):
         :meth:`split`; or a column of ``X`` and the values whose rows are scored, e.g.
         ``("f", (0.2, 0.3, 0.5))``, so the same splitter works on any subset of the table (the
         inner CV of a nested selector scores the rows the outer one scores).
+    shuffle, random_state
+        Passed to ``GroupKFold`` (scikit-learn >= 1.6): with ``shuffle=True`` the groups are
+        dealt to folds at random, seeded by ``random_state`` (an int gives the same folds
+        on every call), instead of by size; repeated with several seeds this is repeated
+        grouped K-fold, which shows how much a score moves with the split alone.
 
     Raises
     ------
@@ -103,9 +108,10 @@ class EvaluatedGroupKFold(BaseCrossValidator):
 
     __metadata_request__split = {"groups": True}
 
-    def __init__(self, n_splits: int = 5, evaluated=None):
+    def __init__(self, n_splits: int = 5, evaluated=None, shuffle: bool = False, random_state=None):
         self.n_splits = n_splits
         self.evaluated = evaluated
+        self.shuffle, self.random_state = shuffle, random_state
 
     def get_n_splits(self, X=None, y=None, groups=None) -> int:
         """``n_splits``."""
@@ -121,7 +127,8 @@ class EvaluatedGroupKFold(BaseCrossValidator):
         if groups is None or len(groups) != len(ev):
             raise ValueError(f"EvaluatedGroupKFold needs groups of length {len(ev)}")
         g = np.asarray(groups)
-        for _, test in GroupKFold(self.n_splits).split(np.zeros(ev.sum()), groups=g[ev]):
+        kfold = GroupKFold(self.n_splits, shuffle=self.shuffle, random_state=self.random_state)
+        for _, test in kfold.split(np.zeros(ev.sum()), groups=g[ev]):
             in_test = np.isin(g, np.unique(g[ev][test]))
             yield np.flatnonzero(~in_test), np.flatnonzero(in_test & ev)
 
