@@ -44,13 +44,12 @@ def real_log_spread(ch9, splits, f):
     ci = (ch9.get("bootstrap_ci") or {}).get(str(f))
     text = "" if ci is None else (f" The forecaster's 95 % bootstrap interval (repositories resampled) is "
                                   f"{f3(ci['roc_auc']['low'])}-{f3(ci['roc_auc']['high'])}.")
-    if not splits:
+    sp = (splits or {}).get("summary", {}).get(str(f))
+    if sp is None:
         return text
-    R = pd.DataFrame(splits["rows"]).query("k == @f").pivot_table(index="seed", columns="estimator", values="value")
-    ahead = (R.forecaster > R.drop(columns="forecaster").max(axis=1)).mean()
-    return text + (f" Over {len(R)} random grouped splits of the repositories it scores {f3(R.forecaster.mean())} "
-                   f"on average (sd {f3(R.forecaster.std())}, range {f3(R.forecaster.min())}-"
-                   f"{f3(R.forecaster.max())}) and is ahead of every baseline in {ahead:.0%} of them.")
+    return text + (f" Over {splits['n_splits']} random grouped splits of the repositories it scores {f3(sp['mean'])} "
+                   f"on average (sd {f3(sp['std'])}, range {f3(sp['min'])}-{f3(sp['max'])}) and is ahead of "
+                   f"every baseline in {sp['ahead_of_every_baseline']:.0%} of them.")
 
 
 lines = []

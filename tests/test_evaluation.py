@@ -172,8 +172,7 @@ def test_evaluated_group_kfold_shuffled_is_repeated_grouped_kfold():
     scored = rng.random(groups.size) < 0.5
     scored[np.unique(groups, return_index=True)[1]] = True
 
-    def test_groups(seed):
-        cv = EvaluatedGroupKFold(5, scored, shuffle=True, random_state=seed)
+    def fold_groups(cv):
         folds = list(cv.split(groups=groups))
         for train, test in folds:
             assert not set(groups[train]) & set(groups[test]) and scored[test].all()
@@ -181,10 +180,13 @@ def test_evaluated_group_kfold_shuffled_is_repeated_grouped_kfold():
         assert np.array_equal(np.sort(np.concatenate([t for _, t in folds])), np.flatnonzero(scored))
         return sorted(tuple(sorted(set(groups[t]))) for _, t in folds)
 
-    assert test_groups(0) == test_groups(0)  # seeded: the same folds on every call
-    assert len({tuple(test_groups(s)) for s in range(5)}) > 1  # other seeds deal the groups otherwise
-    unshuffled = sorted(tuple(sorted(set(groups[t]))) for _, t in EvaluatedGroupKFold(5, scored).split(groups=groups))
-    assert any(test_groups(s) != unshuffled for s in range(5))
+    def shuffled(seed):
+        return fold_groups(EvaluatedGroupKFold(5, scored, shuffle=True, random_state=seed))
+
+    assert shuffled(0) == shuffled(0)  # seeded: the same folds on every call
+    assert len({tuple(shuffled(s)) for s in range(5)}) > 1  # other seeds deal the groups otherwise
+    unshuffled = fold_groups(EvaluatedGroupKFold(5, scored))
+    assert any(shuffled(s) != unshuffled for s in range(5))
 
 
 def test_evaluated_group_kfold_by_column_equals_the_mask_form():
